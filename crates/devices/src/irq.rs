@@ -28,7 +28,10 @@ impl IrqLines {
 
     /// A handle that drives line `n` (0..32).
     pub fn line(&self, n: u8) -> IrqLine {
-        IrqLine { lines: self.clone(), bit: 1 << (n & 31) }
+        IrqLine {
+            lines: self.clone(),
+            bit: 1 << (n & 31),
+        }
     }
 
     /// Current levels of all lines.

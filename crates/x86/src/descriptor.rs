@@ -39,7 +39,9 @@ impl Descriptor {
         Self { raw }
     }
     pub const fn from_words(lo: u32, hi: u32) -> Self {
-        Self { raw: (lo as u64) | ((hi as u64) << 32) }
+        Self {
+            raw: (lo as u64) | ((hi as u64) << 32),
+        }
     }
     pub const fn lo(self) -> u32 {
         self.raw as u32

@@ -1,0 +1,48 @@
+//! The execution context: the CPU state together with the machine it runs
+//! in, as one instruction sees them.
+
+use crate::bus::Bus;
+use crate::mmu::Tlb;
+use crate::state::CpuState;
+use memory::GuestMemory;
+
+/// Everything an instruction may touch. Engines build one per run; the
+/// interpreter's handlers and the recompiler's slow paths both take it.
+pub struct Ctx<'a> {
+    pub s: &'a mut CpuState,
+    pub mem: &'a mut GuestMemory,
+    pub bus: &'a mut dyn Bus,
+    pub tlb: &'a mut Tlb,
+    /// Set by an instruction after which cached decoding may be stale or
+    /// the run loop must look at the state (mode, CS, paging, IF changed;
+    /// a write hit a code page; HLT).
+    pub end_block: bool,
+    /// Exception being delivered, for the double-fault rules (None when
+    /// not inside a delivery).
+    pub delivering: Option<u8>,
+    /// A triple fault happened.
+    pub shutdown: bool,
+    /// A trap to deliver once the current instruction has completed
+    /// (debug traps, the TSS T bit).
+    pub pending_trap: Option<crate::exception::Exception>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        s: &'a mut CpuState,
+        mem: &'a mut GuestMemory,
+        bus: &'a mut dyn Bus,
+        tlb: &'a mut Tlb,
+    ) -> Self {
+        Self {
+            s,
+            mem,
+            bus,
+            tlb,
+            end_block: false,
+            delivering: None,
+            shutdown: false,
+            pending_trap: None,
+        }
+    }
+}

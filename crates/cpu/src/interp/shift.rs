@@ -1,0 +1,240 @@
+//! Shifts and rotates: ROL ROR RCL RCR SHL/SAL SHR SAR by 1, CL or imm8;
+//! SHLD and SHRD.
+//!
+//! Counts are masked to 5 bits (80286 and later). Flags that the SDM leaves
+//! undefined (OF for counts other than 1, AF) follow the rules documented
+//! in `docs/undefined.md`, checked against the host CPU.
+
+use super::insn::{Handler, Insn};
+use crate::ctx::Ctx;
+use crate::exception::Res;
+use crate::flags::{W8, W16, W32, Width};
+use iced_x86::Code;
+use x86::flags as fl;
+
+const ROL: u8 = 0;
+const ROR: u8 = 1;
+const RCL: u8 = 2;
+const RCR: u8 = 3;
+const SHL: u8 = 4;
+const SHR: u8 = 5;
+const SAR: u8 = 7;
+
+/// Count source: 1, CL, or the immediate.
+const BY1: u8 = 0;
+const BYCL: u8 = 1;
+const BYIMM: u8 = 2;
+
+#[inline(always)]
+fn msb<W: Width>(v: u32) -> bool {
+    v & W::SIGN != 0
+}
+
+/// Apply shift/rotate `OP` to `a` by `count` (already masked to 5 bits and
+/// non-zero); sets flags, returns the result.
+#[inline(always)]
+fn shift<W: Width, const OP: u8>(c: &mut Ctx, a: u32, count: u32) -> u32 {
+    let bits = W::BITS;
+    let f = &mut c.s.lazy;
+    match OP {
+        ROL | ROR => {
+            let n = count % bits;
+            let r = if OP == ROL {
+                ((a << n) | (a >> ((bits - n) % bits))) & W::MASK
+            } else {
+                ((a >> n) | (a << ((bits - n) % bits))) & W::MASK
+            };
+            let (cf, of) = if OP == ROL {
+                let cf = r & 1 != 0;
+                (cf, msb::<W>(r) ^ cf)
+            } else {
+                (msb::<W>(r), msb::<W>(r) ^ (r & (W::SIGN >> 1) != 0))
+            };
+            let cur = f.get();
+            f.set(
+                (cur & !(fl::CF | fl::OF))
+                    | if cf { fl::CF } else { 0 }
+                    | if of { fl::OF } else { 0 },
+            );
+            r
+        }
+        RCL | RCR => {
+            let n = if bits == 32 {
+                count
+            } else {
+                count % (bits + 1)
+            };
+            let cf_in = f.cf() as u64;
+            let wide = ((cf_in << bits) | a as u64) as u128;
+            let m = bits + 1;
+            let full = (1u128 << m) - 1;
+            let rot = if OP == RCL {
+                ((wide << n) | (wide >> ((m - n) % m))) & full
+            } else {
+                ((wide >> n) | (wide << ((m - n) % m))) & full
+            };
+            let r = (rot as u64 & W::MASK as u64) as u32;
+            let cf = (rot >> bits) & 1 != 0;
+            let of = if OP == RCL {
+                msb::<W>(r) ^ cf
+            } else {
+                msb::<W>(r) ^ (r & (W::SIGN >> 1) != 0)
+            };
+            let cur = f.get();
+            f.set(
+                (cur & !(fl::CF | fl::OF))
+                    | if cf { fl::CF } else { 0 }
+                    | if of { fl::OF } else { 0 },
+            );
+            r
+        }
+        SHL => {
+            let wide = (a as u64) << count;
+            let r = (wide as u32) & W::MASK;
+            let cf = (wide >> bits) & 1 != 0;
+            f.from_result::<W>(r, cf, msb::<W>(r) ^ cf, false);
+            r
+        }
+        SHR => {
+            let r = if count >= 32 { 0 } else { a >> count };
+            let cf = (a as u64 >> (count - 1)) & 1 != 0;
+            f.from_result::<W>(r, cf, msb::<W>(a), false);
+            r
+        }
+        _ => {
+            let sa = W::sext(a) as i32;
+            let r = (sa >> count.min(31)) as u32 & W::MASK;
+            let cf = (sa >> (count - 1).min(31)) & 1 != 0;
+            f.from_result::<W>(r, cf, false, false);
+            r
+        }
+    }
+}
+
+fn shift_rm<W: Width, const OP: u8, const BY: u8>(c: &mut Ctx, i: &Insn) -> Res {
+    let count = match BY {
+        BY1 => 1,
+        BYCL => c.s.gpr[1] & 0x1F,
+        _ => i.imm & 0x1F,
+    };
+    if count == 0 {
+        // No flags change and no write; the operand is still read.
+        c.rm0::<W>(i)?;
+        return Ok(());
+    }
+    c.modify_rm0::<W>(i, |c, a| shift::<W, OP>(c, a, count))
+}
+
+/// SHLD/SHRD r/m, r, CL/imm8.
+fn shxd<W: Width, const LEFT: bool, const BY: u8>(c: &mut Ctx, i: &Insn) -> Res {
+    let count = if BY == BYCL {
+        c.s.gpr[1] & 0x1F
+    } else {
+        i.imm & 0x1F
+    };
+    if count == 0 {
+        c.rm0::<W>(i)?;
+        return Ok(());
+    }
+    let src = c.reg::<W>(i.r1);
+    c.modify_rm0::<W>(i, |c, a| {
+        let bits = W::BITS;
+        // Work in a 64-bit (or wider) concatenation so counts above the
+        // operand width (undefined for 16-bit operands) take the bits the
+        // hardware's double-width shifter takes.
+        let (r, cf) = if LEFT {
+            let cat = ((a as u128) << (2 * bits)) | ((src as u128) << bits) | a as u128;
+            let sh = cat << count;
+            let r = ((sh >> (2 * bits)) as u64 & W::MASK as u64) as u32;
+            let cf = (sh >> (3 * bits)) & 1 != 0;
+            (r, cf)
+        } else {
+            let cat = ((a as u128) << (2 * bits)) | ((src as u128) << bits) | a as u128;
+            let sh = cat >> count;
+            let r = (sh as u64 & W::MASK as u64) as u32;
+            let cf = (cat >> (count - 1)) & 1 != 0;
+            (r, cf)
+        };
+        let of = msb::<W>(r) ^ msb::<W>(a);
+        c.s.lazy.from_result::<W>(r, cf, of, false);
+        r
+    })
+}
+
+pub(super) fn lookup(code: Code) -> Option<Handler> {
+    use Code as C;
+    Some(match code {
+        C::Rol_rm8_1 => shift_rm::<W8, ROL, BY1>,
+        C::Rol_rm16_1 => shift_rm::<W16, ROL, BY1>,
+        C::Rol_rm32_1 => shift_rm::<W32, ROL, BY1>,
+        C::Rol_rm8_CL => shift_rm::<W8, ROL, BYCL>,
+        C::Rol_rm16_CL => shift_rm::<W16, ROL, BYCL>,
+        C::Rol_rm32_CL => shift_rm::<W32, ROL, BYCL>,
+        C::Rol_rm8_imm8 => shift_rm::<W8, ROL, BYIMM>,
+        C::Rol_rm16_imm8 => shift_rm::<W16, ROL, BYIMM>,
+        C::Rol_rm32_imm8 => shift_rm::<W32, ROL, BYIMM>,
+        C::Ror_rm8_1 => shift_rm::<W8, ROR, BY1>,
+        C::Ror_rm16_1 => shift_rm::<W16, ROR, BY1>,
+        C::Ror_rm32_1 => shift_rm::<W32, ROR, BY1>,
+        C::Ror_rm8_CL => shift_rm::<W8, ROR, BYCL>,
+        C::Ror_rm16_CL => shift_rm::<W16, ROR, BYCL>,
+        C::Ror_rm32_CL => shift_rm::<W32, ROR, BYCL>,
+        C::Ror_rm8_imm8 => shift_rm::<W8, ROR, BYIMM>,
+        C::Ror_rm16_imm8 => shift_rm::<W16, ROR, BYIMM>,
+        C::Ror_rm32_imm8 => shift_rm::<W32, ROR, BYIMM>,
+        C::Rcl_rm8_1 => shift_rm::<W8, RCL, BY1>,
+        C::Rcl_rm16_1 => shift_rm::<W16, RCL, BY1>,
+        C::Rcl_rm32_1 => shift_rm::<W32, RCL, BY1>,
+        C::Rcl_rm8_CL => shift_rm::<W8, RCL, BYCL>,
+        C::Rcl_rm16_CL => shift_rm::<W16, RCL, BYCL>,
+        C::Rcl_rm32_CL => shift_rm::<W32, RCL, BYCL>,
+        C::Rcl_rm8_imm8 => shift_rm::<W8, RCL, BYIMM>,
+        C::Rcl_rm16_imm8 => shift_rm::<W16, RCL, BYIMM>,
+        C::Rcl_rm32_imm8 => shift_rm::<W32, RCL, BYIMM>,
+        C::Rcr_rm8_1 => shift_rm::<W8, RCR, BY1>,
+        C::Rcr_rm16_1 => shift_rm::<W16, RCR, BY1>,
+        C::Rcr_rm32_1 => shift_rm::<W32, RCR, BY1>,
+        C::Rcr_rm8_CL => shift_rm::<W8, RCR, BYCL>,
+        C::Rcr_rm16_CL => shift_rm::<W16, RCR, BYCL>,
+        C::Rcr_rm32_CL => shift_rm::<W32, RCR, BYCL>,
+        C::Rcr_rm8_imm8 => shift_rm::<W8, RCR, BYIMM>,
+        C::Rcr_rm16_imm8 => shift_rm::<W16, RCR, BYIMM>,
+        C::Rcr_rm32_imm8 => shift_rm::<W32, RCR, BYIMM>,
+        C::Shl_rm8_1 | C::Sal_rm8_1 => shift_rm::<W8, SHL, BY1>,
+        C::Shl_rm16_1 | C::Sal_rm16_1 => shift_rm::<W16, SHL, BY1>,
+        C::Shl_rm32_1 | C::Sal_rm32_1 => shift_rm::<W32, SHL, BY1>,
+        C::Shl_rm8_CL | C::Sal_rm8_CL => shift_rm::<W8, SHL, BYCL>,
+        C::Shl_rm16_CL | C::Sal_rm16_CL => shift_rm::<W16, SHL, BYCL>,
+        C::Shl_rm32_CL | C::Sal_rm32_CL => shift_rm::<W32, SHL, BYCL>,
+        C::Shl_rm8_imm8 | C::Sal_rm8_imm8 => shift_rm::<W8, SHL, BYIMM>,
+        C::Shl_rm16_imm8 | C::Sal_rm16_imm8 => shift_rm::<W16, SHL, BYIMM>,
+        C::Shl_rm32_imm8 | C::Sal_rm32_imm8 => shift_rm::<W32, SHL, BYIMM>,
+        C::Shr_rm8_1 => shift_rm::<W8, SHR, BY1>,
+        C::Shr_rm16_1 => shift_rm::<W16, SHR, BY1>,
+        C::Shr_rm32_1 => shift_rm::<W32, SHR, BY1>,
+        C::Shr_rm8_CL => shift_rm::<W8, SHR, BYCL>,
+        C::Shr_rm16_CL => shift_rm::<W16, SHR, BYCL>,
+        C::Shr_rm32_CL => shift_rm::<W32, SHR, BYCL>,
+        C::Shr_rm8_imm8 => shift_rm::<W8, SHR, BYIMM>,
+        C::Shr_rm16_imm8 => shift_rm::<W16, SHR, BYIMM>,
+        C::Shr_rm32_imm8 => shift_rm::<W32, SHR, BYIMM>,
+        C::Sar_rm8_1 => shift_rm::<W8, SAR, BY1>,
+        C::Sar_rm16_1 => shift_rm::<W16, SAR, BY1>,
+        C::Sar_rm32_1 => shift_rm::<W32, SAR, BY1>,
+        C::Sar_rm8_CL => shift_rm::<W8, SAR, BYCL>,
+        C::Sar_rm16_CL => shift_rm::<W16, SAR, BYCL>,
+        C::Sar_rm32_CL => shift_rm::<W32, SAR, BYCL>,
+        C::Sar_rm8_imm8 => shift_rm::<W8, SAR, BYIMM>,
+        C::Sar_rm16_imm8 => shift_rm::<W16, SAR, BYIMM>,
+        C::Sar_rm32_imm8 => shift_rm::<W32, SAR, BYIMM>,
+        C::Shld_rm16_r16_CL => shxd::<W16, true, BYCL>,
+        C::Shld_rm32_r32_CL => shxd::<W32, true, BYCL>,
+        C::Shld_rm16_r16_imm8 => shxd::<W16, true, BYIMM>,
+        C::Shld_rm32_r32_imm8 => shxd::<W32, true, BYIMM>,
+        C::Shrd_rm16_r16_CL => shxd::<W16, false, BYCL>,
+        C::Shrd_rm32_r32_CL => shxd::<W32, false, BYCL>,
+        C::Shrd_rm16_r16_imm8 => shxd::<W16, false, BYIMM>,
+        C::Shrd_rm32_r32_imm8 => shxd::<W32, false, BYIMM>,
+        _ => return None,
+    })
+}

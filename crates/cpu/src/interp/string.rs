@@ -1,0 +1,161 @@
+//! String instructions: MOVS, CMPS, STOS, LODS, SCAS, INS, OUTS, with
+//! REP/REPE/REPNE.
+//!
+//! A repeated instruction runs a bounded number of iterations per
+//! execution and then re-executes itself (EIP left on the instruction), so
+//! interrupts and timers are served during long copies exactly as the
+//! hardware allows: between iterations. Each iteration commits its
+//! registers, so a fault leaves the state of the faulting iteration.
+
+use super::insn::{Handler, Insn, f};
+use crate::ctx::Ctx;
+use crate::exception::Res;
+use crate::flags::{W8, W16, W32, Width};
+use crate::state::{reg, sreg};
+use iced_x86::Code;
+use x86::flags as fl;
+
+/// Iterations per execution of a repeated string instruction.
+const CHUNK: u32 = 1024;
+
+const MOVS: u8 = 0;
+const CMPS: u8 = 1;
+const STOS: u8 = 2;
+const LODS: u8 = 3;
+const SCAS: u8 = 4;
+const INS: u8 = 5;
+const OUTS: u8 = 6;
+
+#[inline(always)]
+fn step<W: Width>(c: &Ctx) -> u32 {
+    if c.s.flag(fl::DF) {
+        0u32.wrapping_sub(W::BYTES)
+    } else {
+        W::BYTES
+    }
+}
+
+/// Advance index register `r` by `delta` at the address size of `i`.
+#[inline(always)]
+fn bump(c: &mut Ctx, i: &Insn, r: usize, delta: u32) {
+    let m = i.amask;
+    c.s.gpr[r] = (c.s.gpr[r] & !m) | (c.s.gpr[r].wrapping_add(delta) & m);
+}
+
+/// One iteration of `OP`.
+#[inline(always)]
+fn once<W: Width, const OP: u8>(c: &mut Ctx, i: &Insn) -> Res {
+    let d = step::<W>(c);
+    let si = c.s.gpr[reg::ESI] & i.amask;
+    let di = c.s.gpr[reg::EDI] & i.amask;
+    match OP {
+        MOVS => {
+            let v = c.read::<W>(i.seg(), si)?;
+            c.write::<W>(sreg::ES, di, v)?;
+            bump(c, i, reg::ESI, d);
+            bump(c, i, reg::EDI, d);
+        }
+        CMPS => {
+            let a = c.read::<W>(i.seg(), si)?;
+            let b = c.read::<W>(sreg::ES, di)?;
+            c.s.lazy.sub::<W>(a, b, a.wrapping_sub(b) & W::MASK);
+            bump(c, i, reg::ESI, d);
+            bump(c, i, reg::EDI, d);
+        }
+        STOS => {
+            let v = c.reg::<W>(0);
+            c.write::<W>(sreg::ES, di, v)?;
+            bump(c, i, reg::EDI, d);
+        }
+        LODS => {
+            let v = c.read::<W>(i.seg(), si)?;
+            c.set_reg::<W>(0, v);
+            bump(c, i, reg::ESI, d);
+        }
+        SCAS => {
+            let a = c.reg::<W>(0);
+            let b = c.read::<W>(sreg::ES, di)?;
+            c.s.lazy.sub::<W>(a, b, a.wrapping_sub(b) & W::MASK);
+            bump(c, i, reg::EDI, d);
+        }
+        INS => {
+            let port = c.s.gpr[reg::EDX] as u16;
+            // Check the destination before the port read has side effects.
+            let lin = c.lin_write(sreg::ES, di, W::BYTES)?;
+            let user = c.user();
+            c.probe_write_lin(lin, W::BYTES, user)?;
+            let v = c.port_in(port, W::BYTES as u8);
+            c.write::<W>(sreg::ES, di, v)?;
+            bump(c, i, reg::EDI, d);
+        }
+        _ => {
+            let port = c.s.gpr[reg::EDX] as u16;
+            let v = c.read::<W>(i.seg(), si)?;
+            c.port_out(port, W::BYTES as u8, v);
+            bump(c, i, reg::ESI, d);
+        }
+    }
+    Ok(())
+}
+
+fn string<W: Width, const OP: u8>(c: &mut Ctx, i: &Insn) -> Res {
+    if OP == INS || OP == OUTS {
+        let port = c.s.gpr[reg::EDX] as u16;
+        c.check_io(port, W::BYTES)?;
+    }
+    if i.flags & (f::REP | f::REPNE) == 0 {
+        return once::<W, OP>(c, i);
+    }
+    let cmp = OP == CMPS || OP == SCAS;
+    let repne = i.has(f::REPNE);
+    let cx_mask = i.amask;
+    for _ in 0..CHUNK {
+        if c.s.gpr[reg::ECX] & cx_mask == 0 {
+            return Ok(());
+        }
+        once::<W, OP>(c, i)?;
+        let cx = c.s.gpr[reg::ECX];
+        c.s.gpr[reg::ECX] = (cx & !cx_mask) | (cx.wrapping_sub(1) & cx_mask);
+        if cmp && c.s.lazy.zf() == repne {
+            return Ok(());
+        }
+        if c.end_block && (OP == INS || OP == OUTS || OP == MOVS || OP == STOS) {
+            // A device or a code write wants attention: finish later.
+            break;
+        }
+    }
+    if c.s.gpr[reg::ECX] & cx_mask != 0 {
+        // Not done: execute this instruction again (interrupts may come first).
+        c.s.eip = c.s.eip.wrapping_sub(i.len as u32);
+        c.end_block = true;
+    }
+    Ok(())
+}
+
+pub(super) fn lookup(code: Code) -> Option<Handler> {
+    use Code as C;
+    Some(match code {
+        C::Movsb_m8_m8 => string::<W8, MOVS>,
+        C::Movsw_m16_m16 => string::<W16, MOVS>,
+        C::Movsd_m32_m32 => string::<W32, MOVS>,
+        C::Cmpsb_m8_m8 => string::<W8, CMPS>,
+        C::Cmpsw_m16_m16 => string::<W16, CMPS>,
+        C::Cmpsd_m32_m32 => string::<W32, CMPS>,
+        C::Stosb_m8_AL => string::<W8, STOS>,
+        C::Stosw_m16_AX => string::<W16, STOS>,
+        C::Stosd_m32_EAX => string::<W32, STOS>,
+        C::Lodsb_AL_m8 => string::<W8, LODS>,
+        C::Lodsw_AX_m16 => string::<W16, LODS>,
+        C::Lodsd_EAX_m32 => string::<W32, LODS>,
+        C::Scasb_AL_m8 => string::<W8, SCAS>,
+        C::Scasw_AX_m16 => string::<W16, SCAS>,
+        C::Scasd_EAX_m32 => string::<W32, SCAS>,
+        C::Insb_m8_DX => string::<W8, INS>,
+        C::Insw_m16_DX => string::<W16, INS>,
+        C::Insd_m32_DX => string::<W32, INS>,
+        C::Outsb_DX_m8 => string::<W8, OUTS>,
+        C::Outsw_DX_m16 => string::<W16, OUTS>,
+        C::Outsd_DX_m32 => string::<W32, OUTS>,
+        _ => return None,
+    })
+}

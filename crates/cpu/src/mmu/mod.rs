@@ -1,0 +1,14 @@
+//! Memory management: segmentation checks, paging and the software TLB,
+//! and every way an instruction reads or writes guest memory.
+//!
+//! All guest memory accesses of the software engines come through here, so
+//! that the shadow-address-space design can later replace the TLB without
+//! touching instruction semantics.
+
+mod access;
+mod tlb;
+mod walk;
+
+pub use access::Mmu;
+pub use tlb::{Tlb, TlbEntry};
+pub use walk::Intent;

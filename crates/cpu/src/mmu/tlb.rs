@@ -1,0 +1,113 @@
+//! The software TLB: a cache of linear-to-physical translations with the
+//! permissions the guest page tables grant, and host RAM offsets for the
+//! fast path.
+
+/// Tag that matches no page (page bases have their low 12 bits clear).
+pub const NO_TAG: u32 = 1;
+
+/// Number of entries per set (direct-mapped by linear page number).
+pub const TLB_SETS: usize = 256;
+
+/// Entry flags.
+pub mod flag {
+    /// The page tables allow writes at this privilege (with CR0.WP rules)
+    /// and the dirty bit is already set.
+    pub const WRITE_OK: u8 = 1;
+    /// A global page (survives CR3 loads while CR4.PGE is set).
+    pub const GLOBAL: u8 = 2;
+}
+
+/// One cached translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlbEntry {
+    /// Linear page base this entry translates, or [`NO_TAG`].
+    pub lin: u32,
+    /// Physical page base (A20 applied).
+    pub phys: u32,
+    /// `lin` when reads may go straight to RAM at `ram_read`, else NO_TAG.
+    pub read_tag: u32,
+    /// `lin` when writes may go straight to RAM at `ram_write`, else NO_TAG.
+    pub write_tag: u32,
+    pub ram_read: u32,
+    pub ram_write: u32,
+    pub flags: u8,
+}
+
+impl TlbEntry {
+    pub const EMPTY: Self = Self {
+        lin: NO_TAG,
+        phys: 0,
+        read_tag: NO_TAG,
+        write_tag: NO_TAG,
+        ram_read: 0,
+        ram_write: 0,
+        flags: 0,
+    };
+}
+
+/// Two sets of entries: index 0 for supervisor accesses, 1 for user
+/// (CPL 3) accesses, because the page tables can grant them different
+/// rights.
+#[derive(Clone, Debug)]
+pub struct Tlb {
+    pub sets: [[TlbEntry; TLB_SETS]; 2],
+    /// Generation of the physical map the entries were filled under.
+    pub map_generation: u64,
+}
+
+impl Default for Tlb {
+    fn default() -> Self {
+        Self {
+            sets: [[TlbEntry::EMPTY; TLB_SETS]; 2],
+            map_generation: 0,
+        }
+    }
+}
+
+impl Tlb {
+    #[inline]
+    pub fn index(lin: u32) -> usize {
+        (lin >> 12) as usize & (TLB_SETS - 1)
+    }
+
+    /// Drop everything (CR0/CR4 paging changes, A20, map changes).
+    pub fn flush_all(&mut self) {
+        for set in &mut self.sets {
+            set.fill(TlbEntry::EMPTY);
+        }
+    }
+
+    /// Drop non-global entries (a CR3 load); global ones too unless
+    /// `keep_global`.
+    pub fn flush(&mut self, keep_global: bool) {
+        for set in &mut self.sets {
+            for e in set.iter_mut() {
+                if !keep_global || e.flags & flag::GLOBAL == 0 {
+                    *e = TlbEntry::EMPTY;
+                }
+            }
+        }
+    }
+
+    /// INVLPG: drop the entries for the page holding `lin`.
+    pub fn flush_page(&mut self, lin: u32) {
+        let i = Self::index(lin);
+        for set in &mut self.sets {
+            if set[i].lin == lin & !0xFFF {
+                set[i] = TlbEntry::EMPTY;
+            }
+        }
+    }
+
+    /// Stop direct writes to the RAM page at `ram_page` (its code was just
+    /// cached: writes must go through the slow path that notices them).
+    pub fn protect_ram_page(&mut self, ram_page: u32) {
+        for set in &mut self.sets {
+            for e in set.iter_mut() {
+                if e.write_tag != NO_TAG && e.ram_write == ram_page {
+                    e.write_tag = NO_TAG;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The physical map: which RAM, ROM or MMIO region backs an address, for
+//! reads and for writes separately.
+
+use crate::MemoryError;
+use std::sync::Arc;
+
+/// Where an access goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// RAM at this byte offset of the RAM mapping.
+    Ram(u64),
+    /// ROM image `rom`, at `offset` within it.
+    Rom { rom: u32, offset: u64 },
+    /// A device region: `id` chosen by whoever registered it, `offset`
+    /// within the region.
+    Mmio { id: u32, offset: u64 },
+    /// Nothing: reads return all ones, writes are dropped.
+    None,
+}
+
+/// Read or write, for maps whose two directions differ (PAM).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// How a region answers each direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionKind {
+    Ram { offset: u64 },
+    Rom { rom: u32, offset: u64 },
+    Mmio { id: u32 },
+    None,
+}
+
+/// A region of the physical map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub base: u64,
+    pub size: u64,
+    pub read: RegionKind,
+    pub write: RegionKind,
+}
+
+impl Region {
+    pub fn ram(base: u64, size: u64, offset: u64) -> Self {
+        let k = RegionKind::Ram { offset };
+        Self {
+            base,
+            size,
+            read: k,
+            write: k,
+        }
+    }
+    /// ROM: reads from the image, writes dropped.
+    pub fn rom(base: u64, size: u64, rom: u32, offset: u64) -> Self {
+        Self {
+            base,
+            size,
+            read: RegionKind::Rom { rom, offset },
+            write: RegionKind::None,
+        }
+    }
+    pub fn mmio(base: u64, size: u64, id: u32) -> Self {
+        let k = RegionKind::Mmio { id };
+        Self {
+            base,
+            size,
+            read: k,
+            write: k,
+        }
+    }
+    fn end(&self) -> u64 {
+        self.base + self.size
+    }
+    fn target(&self, addr: u64, access: Access) -> Target {
+        let rel = addr - self.base;
+        match if access == Access::Read {
+            self.read
+        } else {
+            self.write
+        } {
+            RegionKind::Ram { offset } => Target::Ram(offset + rel),
+            RegionKind::Rom { rom, offset } => Target::Rom {
+                rom,
+                offset: offset + rel,
+            },
+            RegionKind::Mmio { id } => Target::Mmio { id, offset: rel },
+            RegionKind::None => Target::None,
+        }
+    }
+}
+
+/// Result of a lookup: the target and how many bytes from the address on
+/// stay within the same region (so callers can copy runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lookup {
+    pub target: Target,
+    pub run: u64,
+}
+
+/// The map. Later regions win over earlier ones where they overlap ("overlays"),
+/// which is how ROM and MMIO holes are punched into the RAM region.
+#[derive(Debug, Default)]
+pub struct PhysMap {
+    regions: Vec<Region>,
+    roms: Vec<Arc<[u8]>>,
+    /// Bumped on every change, so engines know to drop cached translations.
+    generation: u64,
+}
+
+impl PhysMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a region on top of the existing ones.
+    pub fn add(&mut self, region: Region) -> Result<(), MemoryError> {
+        if let Some(o) = self.regions.iter().find(|o| {
+            !matches!(o.read, RegionKind::Ram { .. })
+                && o.base < region.end()
+                && region.base < o.end()
+        }) {
+            return Err(MemoryError::Overlap {
+                base: region.base,
+                size: region.size,
+                other: o.base,
+            });
+        }
+        self.regions.push(region);
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// Replace the region that starts at `base` exactly (PAM changes), or add it.
+    pub fn set(&mut self, region: Region) {
+        if let Some(r) = self
+            .regions
+            .iter_mut()
+            .find(|r| r.base == region.base && r.size == region.size)
+        {
+            *r = region;
+        } else {
+            self.regions.push(region);
+        }
+        self.generation += 1;
+    }
+
+    /// Register a ROM image; returns its index for [`Region::rom`].
+    pub fn add_rom_data(&mut self, data: Vec<u8>) -> u32 {
+        self.roms.push(data.into());
+        (self.roms.len() - 1) as u32
+    }
+
+    pub fn rom(&self, rom: u32) -> &[u8] {
+        self.roms.get(rom as usize).map(|r| &r[..]).unwrap_or(&[])
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// What backs `addr` for `access`, and how far that lasts.
+    pub fn lookup(&self, addr: u64, access: Access) -> Lookup {
+        // Topmost region wins: search from the last added.
+        let mut end = u64::MAX;
+        for r in self.regions.iter().rev() {
+            if addr >= r.base && addr < r.end() {
+                return Lookup {
+                    target: r.target(addr, access),
+                    run: r.end().min(end) - addr,
+                };
+            }
+            if r.base > addr {
+                end = end.min(r.base);
+            }
+        }
+        Lookup {
+            target: Target::None,
+            run: end.saturating_sub(addr).max(1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_punches_hole_and_limits_run() {
+        let mut m = PhysMap::new();
+        m.add(Region::ram(0, 0x10_0000, 0)).unwrap();
+        m.add(Region::mmio(0xA0000, 0x20000, 7)).unwrap();
+        assert_eq!(
+            m.lookup(0x9FFFF, Access::Read),
+            Lookup {
+                target: Target::Ram(0x9FFFF),
+                run: 1
+            }
+        );
+        assert_eq!(
+            m.lookup(0xA0010, Access::Write).target,
+            Target::Mmio {
+                id: 7,
+                offset: 0x10
+            }
+        );
+        assert_eq!(m.lookup(0xC0000, Access::Read).target, Target::Ram(0xC0000));
+        assert_eq!(m.lookup(0x20_0000, Access::Read).target, Target::None);
+    }
+
+    #[test]
+    fn pam_like_split_directions() {
+        let mut m = PhysMap::new();
+        m.add(Region::ram(0, 0x10_0000, 0)).unwrap();
+        let rom = m.add_rom_data(vec![1; 0x4000]);
+        let r = Region {
+            base: 0xF0000,
+            size: 0x4000,
+            read: RegionKind::Rom { rom, offset: 0 },
+            write: RegionKind::Ram { offset: 0xF0000 },
+        };
+        m.add(r).unwrap();
+        assert_eq!(
+            m.lookup(0xF0001, Access::Read).target,
+            Target::Rom { rom, offset: 1 }
+        );
+        assert_eq!(
+            m.lookup(0xF0001, Access::Write).target,
+            Target::Ram(0xF0001)
+        );
+    }
+}
