@@ -25,6 +25,11 @@ pub struct Ctx<'a> {
     /// A trap to deliver once the current instruction has completed
     /// (debug traps, the TSS T bit).
     pub pending_trap: Option<crate::exception::Exception>,
+    /// Vector of the last exception or interrupt delivered (diagnostics,
+    /// statistics and test harnesses).
+    pub last_vector: Option<u8>,
+    /// Vector of the first event delivered in this run.
+    pub first_vector: Option<u8>,
 }
 
 impl<'a> Ctx<'a> {
@@ -43,6 +48,8 @@ impl<'a> Ctx<'a> {
             delivering: None,
             shutdown: false,
             pending_trap: None,
+            last_vector: None,
+            first_vector: None,
         }
     }
 }

@@ -198,6 +198,24 @@ impl LazyFlags {
     }
 }
 
+impl LazyFlags {
+    /// Evaluate condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc).
+    #[inline(always)]
+    pub fn cond(&self, cc: u8) -> bool {
+        let r = match cc >> 1 {
+            0 => self.of(),
+            1 => self.cf(),
+            2 => self.zf(),
+            3 => self.cf() || self.zf(),
+            4 => self.sf(),
+            5 => self.pf(),
+            6 => self.sf() != self.of(),
+            _ => self.zf() || (self.sf() != self.of()),
+        };
+        r ^ (cc & 1 != 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,7 +232,7 @@ mod tests {
         if r & 0x80 != 0 {
             f |= fl::SF;
         }
-        if (r as u8).count_ones() % 2 == 0 {
+        if (r as u8).count_ones().is_multiple_of(2) {
             f |= fl::PF;
         }
         if ((a & 0xF) + (b & 0xF) + c) > 0xF {
@@ -238,7 +256,7 @@ mod tests {
         if r & 0x80 != 0 {
             f |= fl::SF;
         }
-        if (r as u8).count_ones() % 2 == 0 {
+        if (r as u8).count_ones().is_multiple_of(2) {
             f |= fl::PF;
         }
         if (b & 0xF) + c > (a & 0xF) {
@@ -293,23 +311,5 @@ mod tests {
         lf.set(0);
         lf.incdec::<W32>(0, 0xFFFF_FFFF, true);
         assert_eq!(lf.get(), fl::SF | fl::AF | fl::PF);
-    }
-}
-
-impl LazyFlags {
-    /// Evaluate condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc).
-    #[inline(always)]
-    pub fn cond(&self, cc: u8) -> bool {
-        let r = match cc >> 1 {
-            0 => self.of(),
-            1 => self.cf(),
-            2 => self.zf(),
-            3 => self.cf() || self.zf(),
-            4 => self.sf(),
-            5 => self.pf(),
-            6 => self.sf() != self.of(),
-            _ => self.zf() || (self.sf() != self.of()),
-        };
-        r ^ (cc & 1 != 0)
     }
 }

@@ -117,11 +117,15 @@ struct OutByte {
 /// A controller command waiting for its data byte at port 0x60.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pending {
-    WriteRam(u8),
-    WriteOutputPort,
-    WriteKeyboardBuffer,
-    WriteAuxBuffer,
-    WriteAuxDevice,
+    /// Internal RAM byte (0 is the command byte).
+    Ram(u8),
+    OutputPort,
+    /// 0xD2: a byte to hand over as if the keyboard sent it.
+    KeyboardBuffer,
+    /// 0xD3: a byte to hand over as if the mouse sent it.
+    AuxBuffer,
+    /// 0xD4: a byte for the mouse.
+    AuxDevice,
 }
 
 /// A keyboard command waiting for its parameter byte.
@@ -479,7 +483,7 @@ impl I8042 {
         self.pending = None;
         match cmd {
             0x20..=0x3F => self.queue_ctrl(self.ram[usize::from(cmd & 0x1F)], false, false),
-            0x60..=0x7F => self.pending = Some(Pending::WriteRam(cmd & 0x1F)),
+            0x60..=0x7F => self.pending = Some(Pending::Ram(cmd & 0x1F)),
             0xA4 => self.queue_ctrl(0xF1, false, false), // no password installed
             0xA7 => self.ram[0] |= CTR_AUX_DISABLED,
             0xA8 => self.ram[0] &= !CTR_AUX_DISABLED,
@@ -493,10 +497,10 @@ impl I8042 {
             // Input port: keyboard not inhibited.
             0xC0 => self.queue_ctrl(0x80, false, false),
             0xD0 => self.queue_ctrl(self.output_port_value(), false, false),
-            0xD1 => self.pending = Some(Pending::WriteOutputPort),
-            0xD2 => self.pending = Some(Pending::WriteKeyboardBuffer),
-            0xD3 => self.pending = Some(Pending::WriteAuxBuffer),
-            0xD4 => self.pending = Some(Pending::WriteAuxDevice),
+            0xD1 => self.pending = Some(Pending::OutputPort),
+            0xD2 => self.pending = Some(Pending::KeyboardBuffer),
+            0xD3 => self.pending = Some(Pending::AuxBuffer),
+            0xD4 => self.pending = Some(Pending::AuxDevice),
             0xDD => self.output_port &= !OUT_A20,
             0xDF => self.output_port |= OUT_A20,
             0xE0 => self.queue_ctrl(0x00, false, false), // test inputs
@@ -514,15 +518,15 @@ impl I8042 {
 
     fn write_data(&mut self, value: u8) {
         match self.pending.take() {
-            Some(Pending::WriteRam(0)) => {
+            Some(Pending::Ram(0)) => {
                 self.ram[0] = value;
                 self.refill();
             }
-            Some(Pending::WriteRam(i)) => self.ram[usize::from(i)] = value,
-            Some(Pending::WriteOutputPort) => self.set_output_port(value),
-            Some(Pending::WriteKeyboardBuffer) => self.queue_ctrl(value, false, false),
-            Some(Pending::WriteAuxBuffer) => self.queue_ctrl(value, true, false),
-            Some(Pending::WriteAuxDevice) => {
+            Some(Pending::Ram(i)) => self.ram[usize::from(i)] = value,
+            Some(Pending::OutputPort) => self.set_output_port(value),
+            Some(Pending::KeyboardBuffer) => self.queue_ctrl(value, false, false),
+            Some(Pending::AuxBuffer) => self.queue_ctrl(value, true, false),
+            Some(Pending::AuxDevice) => {
                 // No device on the aux port: the controller times out.
                 rate_limited!(debug, value, "byte for the absent PS/2 mouse");
                 self.queue_ctrl(KBD_RESEND, true, true);

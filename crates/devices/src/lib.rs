@@ -47,6 +47,10 @@ mod testutil;
 
 pub use irq::{IrqLine, IrqLines};
 
+/// For [`rate_limited!`] expanded outside this crate.
+#[doc(hidden)]
+pub use tracing as __tracing;
+
 /// Nanoseconds of virtual time since the machine started.
 pub type Nanos = u64;
 
@@ -137,7 +141,7 @@ macro_rules! rate_limited {
         static SEEN: ::std::sync::atomic::AtomicU32 = ::std::sync::atomic::AtomicU32::new(0);
         let n = SEEN.fetch_add(1, ::std::sync::atomic::Ordering::Relaxed);
         if n < 8 || n.is_power_of_two() {
-            ::tracing::$level!(occurrence = u64::from(n) + 1, $($arg)+);
+            $crate::__tracing::$level!(occurrence = u64::from(n) + 1, $($arg)+);
         }
     }};
 }

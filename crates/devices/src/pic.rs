@@ -329,7 +329,9 @@ pub struct Pic {
 
 impl Pic {
     /// A PIC pair fed by `lines` (line n is ISA IRQ n; line 2 is unused on
-    /// PCs since IR2 is the cascade, and lines 16-31 are ignored).
+    /// PCs since IR2 is the cascade, and lines 16-31 are ignored). The PIC
+    /// consumes the lines' latched rising edges
+    /// ([`IrqLines::take_rising_edges`]): nothing else may take them.
     pub fn new(lines: IrqLines) -> Self {
         Self {
             master: Chip::new(true),

@@ -21,7 +21,9 @@
 //! absorbs the next one, as on real hardware), and a burst would only
 //! make a guest that counts ticks see time jump. Linux keeps time from its
 //! clocksource (TSC or the PIT's count), not from the number of ticks, so
-//! dropped ticks do not make it complain or drift.
+//! dropped ticks do not make it complain or drift. A port write first
+//! delivers an edge that is already due, so reprogramming counter 0 late
+//! never swallows the interrupt of the count it replaces.
 //!
 //! Port 0x61 reads: bit 0 gate 2, bit 1 speaker data, bits 2-3 as written
 //! (parity/channel check enables), bit 4 the refresh request toggle (flips
@@ -192,7 +194,7 @@ impl Counter {
         let c = self.count(t);
         if self.bcd {
             let c = c % 10_000;
-            (c / 1000) << 12 | (c / 100 % 10) << 8 | (c / 10 % 10) << 4 | c % 10
+            ((c / 1000) << 12) | ((c / 100 % 10) << 8) | ((c / 10 % 10) << 4) | (c % 10)
         } else {
             c
         }
@@ -415,11 +417,7 @@ impl Counter {
                 }
             }
             // Modes 1, 2, 3, 5: a rising gate (re)triggers with the count.
-            (_, true) => {
-                if self.cr_valid {
-                    self.start(self.reload_from_cr(), t);
-                }
-            }
+            (_, true) if self.cr_valid => self.start(self.reload_from_cr(), t),
             _ => {}
         }
     }
@@ -497,8 +495,11 @@ impl Pit {
     }
 
     fn write_u8(&mut self, port: u16, value: u8, now: Nanos) {
+        // An IRQ0 edge that is already due happened before this write,
+        // even if the machine has not called `advance` yet: deliver it
+        // before reprogramming can move it.
+        self.advance(now);
         let t = tick_at(now);
-        self.settle(t);
         match port {
             0x40..=0x42 => self.counters[usize::from(port - COUNTER0)].write(value, t),
             COMMAND => self.command(value, t),
@@ -638,6 +639,20 @@ mod tests {
         assert_eq!(next, time_of_tick(11 * 1193));
         pit.advance(late + 1);
         assert_eq!(lines.take_rising_edges(), 0);
+    }
+
+    #[test]
+    fn due_edge_is_delivered_before_reprogramming() {
+        let (mut pit, lines) = setup();
+        out(&mut pit, COMMAND, 0x30, 0);
+        out(&mut pit, COUNTER0, 10, 0);
+        out(&mut pit, COUNTER0, 0, 0);
+        // The deadline passed but the machine has not called `advance`.
+        let late = time_of_tick(20);
+        out(&mut pit, COUNTER0, 10, late);
+        assert_eq!(lines.take_rising_edges(), 1);
+        out(&mut pit, COUNTER0, 0, late);
+        assert_eq!(pit.next_deadline(), Some(time_of_tick(30)));
     }
 
     #[test]

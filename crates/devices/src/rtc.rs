@@ -386,7 +386,11 @@ impl Rtc {
         if self.reg_b & B_24H != 0 {
             self.encode(hour)
         } else {
-            let h12 = if hour % 12 == 0 { 12 } else { hour % 12 };
+            let h12 = if hour.is_multiple_of(12) {
+                12
+            } else {
+                hour % 12
+            };
             self.encode(h12) | if hour >= 12 { 0x80 } else { 0 }
         }
     }

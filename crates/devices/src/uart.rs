@@ -8,11 +8,11 @@
 //! to the MSR inputs (DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD) and, as on a
 //! PC, drives no IRQ (the OUT2 pin is forced inactive in loopback).
 //!
-//! Interrupt priority: line status > received data (or character timeout)
-//! > THR empty > modem status. The THRE interrupt behaves as on a real
-//! 16550: it is raised when THR becomes empty and when IER.ETBEI goes from
-//! 0 to 1 while THR is empty, and is cleared by reading IIR while it is the
-//! reported source, or by writing THR.
+//! Interrupt priority, highest first: line status, received data (or
+//! character timeout), THR empty, modem status. The THRE interrupt behaves
+//! as on a real 16550: it is raised when THR becomes empty and when
+//! IER.ETBEI goes from 0 to 1 while THR is empty, and is cleared by
+//! reading IIR while it is the reported source, or by writing THR.
 //!
 //! Simplifications, all invisible to drivers that wait on LSR/IIR:
 //! - No baud-rate timing. A byte written to THR is transmitted at once

@@ -1,1 +1,44 @@
-fn main() {}
+//! The `ringvisor` command line.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "ringvisor",
+    version,
+    about = "A virtual machine monitor for x86 PCs (software virtualization, raw-mode design)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run SingleStepTests CPU vectors (*.json.gz) against the interpreter.
+    Sst(cmd::sst::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RINGVISOR_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sst(a) => cmd::sst::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ringvisor: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

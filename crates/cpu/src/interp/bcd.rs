@@ -11,17 +11,17 @@ fn daa(c: &mut Ctx, _: &Insn) -> Res {
     let old_al = c.reg::<W8>(0);
     let old_cf = c.s.lazy.cf();
     let mut al = old_al;
-    let mut cf = false;
     let af = if (al & 0xF) > 9 || c.s.lazy.af() {
-        cf = old_cf || al + 6 > 0xFF;
         al = (al + 6) & 0xFF;
         true
     } else {
         false
     };
-    if old_al > 0x99 || old_cf {
+    // The SDM's second step decides CF alone (the carry of the first
+    // step only matters when old AL > 0x99, where CF is set anyway).
+    let cf = old_al > 0x99 || old_cf;
+    if cf {
         al = (al + 0x60) & 0xFF;
-        cf = true;
     }
     c.set_reg::<W8>(0, al);
     let of = (old_al ^ al) & al & 0x80 != 0;
@@ -33,9 +33,11 @@ fn das(c: &mut Ctx, _: &Insn) -> Res {
     let old_al = c.reg::<W8>(0);
     let old_cf = c.s.lazy.cf();
     let mut al = old_al;
-    let mut cf = false;
+    let mut cf = old_al > 0x99 || old_cf;
     let af = if (al & 0xF) > 9 || c.s.lazy.af() {
-        cf = old_cf || al < 6;
+        // The borrow of the low adjustment reaches CF (80286 and later;
+        // the SDM pseudo-code and the 8086 drop it).
+        cf |= al < 6;
         al = al.wrapping_sub(6) & 0xFF;
         true
     } else {
@@ -43,7 +45,6 @@ fn das(c: &mut Ctx, _: &Insn) -> Res {
     };
     if old_al > 0x99 || old_cf {
         al = al.wrapping_sub(0x60) & 0xFF;
-        cf = true;
     }
     c.set_reg::<W8>(0, al);
     let of = (old_al ^ al) & old_al & 0x80 != 0;

@@ -105,6 +105,8 @@ impl Ctx<'_> {
     /// One delivery attempt. No register changes unless it succeeds.
     pub fn deliver(&mut self, vector: u8, event: Event, error: Option<u32>) -> Res {
         self.end_block = true;
+        self.last_vector = Some(vector);
+        self.first_vector.get_or_insert(vector);
         self.s.halted = false;
         if !self.s.protected_mode() {
             return self.deliver_real(vector);

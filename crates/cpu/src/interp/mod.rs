@@ -54,6 +54,9 @@ const MAX_BLOCK: usize = 64;
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     pub instructions: u64,
+    /// Vectors of the first and last events delivered during the last run.
+    pub first_vector: Option<u8>,
+    pub last_vector: Option<u8>,
     pub blocks_decoded: u64,
     pub uncached: u64,
 }
@@ -96,6 +99,21 @@ impl Interpreter {
             stats,
         } = self;
         let mut c = Ctx::new(s, mem, bus, tlb);
+        let exit = run_loop(&mut c, cache, map_generation, stats, budget);
+        stats.last_vector = c.last_vector;
+        stats.first_vector = c.first_vector;
+        exit
+    }
+}
+
+fn run_loop(
+    c: &mut Ctx,
+    cache: &mut DecodeCache,
+    map_generation: &mut u64,
+    stats: &mut Stats,
+    budget: u64,
+) -> Exit {
+    {
         let mut left = budget;
         loop {
             if c.mem.code.has_invalidated() {
@@ -128,7 +146,7 @@ impl Interpreter {
             let single = c.s.interrupt_shadow || c.s.eflags_rest & fl::TF != 0;
             c.s.interrupt_shadow = false;
             let max = if single { 1 } else { left };
-            let n = step(&mut c, cache, stats, max);
+            let n = step(c, cache, stats, max);
             left = left.saturating_sub(n.max(1));
             stats.instructions += n;
         }

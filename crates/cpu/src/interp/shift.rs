@@ -98,7 +98,10 @@ fn shift<W: Width, const OP: u8>(c: &mut Ctx, a: u32, count: u32) -> u32 {
         SHR => {
             let r = if count >= 32 { 0 } else { a >> count };
             let cf = (a as u64 >> (count - 1)) & 1 != 0;
-            f.from_result::<W>(r, cf, msb::<W>(a), false);
+            // OF is defined for a count of 1 (the operand's sign); for larger
+            // counts it is that of the last single-bit step, which is 0
+            // (the 80286's behaviour, see docs/undefined.md).
+            f.from_result::<W>(r, cf, count == 1 && msb::<W>(a), false);
             r
         }
         _ => {
