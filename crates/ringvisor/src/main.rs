@@ -1,6 +1,8 @@
 //! The `ringvisor` command line.
 
 mod cmd;
+mod console;
+mod size;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +20,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a virtual PC.
+    Run(Box<cmd::run::Args>),
+    /// Build an initramfs (newc cpio) around a static busybox.
+    Initramfs(cmd::initramfs::Args),
     /// Run SingleStepTests CPU vectors (*.json.gz) against the interpreter.
     Sst(cmd::sst::Args),
 }
@@ -32,6 +38,8 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(a) => cmd::run::run(*a),
+        Command::Initramfs(a) => cmd::initramfs::run(a),
         Command::Sst(a) => cmd::sst::run(a),
     };
     match result {

@@ -1,3 +1,5 @@
 //! Subcommands.
 
+pub mod initramfs;
+pub mod run;
 pub mod sst;

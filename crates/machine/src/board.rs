@@ -1,0 +1,224 @@
+//! The board: every device, the port map, and the CPU's view of them
+//! (`cpu::Bus`).
+
+use crate::clock::Clock;
+use cpu::Bus;
+use devices::debugcon::DebugCon;
+use devices::i8042::I8042;
+use devices::pci::PciBus;
+use devices::pic::Pic;
+use devices::pit::Pit;
+use devices::post::PostCodes;
+use devices::rtc::Rtc;
+use devices::sysctl::SystemControlA;
+use devices::uart::{self, Uart};
+use devices::{IrqLine, IrqLines, PortIo, Timed, rate_limited};
+
+/// IRQ of the x87 error (FERR#) on a PC.
+const IRQ_FPU: u8 = 13;
+
+/// Requests the board makes of the run loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Requests {
+    pub reset: bool,
+    pub debug_exit: Option<u32>,
+}
+
+pub struct Board {
+    pub clock: Clock,
+    pub lines: IrqLines,
+    pub pic: Pic,
+    pub pit: Pit,
+    pub rtc: Rtc,
+    pub uarts: [Uart; 4],
+    pub kbc: I8042,
+    pub sysctl: SystemControlA,
+    pub post: PostCodes,
+    pub debugcon: DebugCon,
+    pub pci: PciBus,
+    fpu_irq: IrqLine,
+    debug_exit: Option<u16>,
+    debugcon_port: u16,
+    pub requests: Requests,
+    /// A20 as the keyboard controller and port 0x92 set it together.
+    pub a20: bool,
+    /// Counters for statistics.
+    pub port_reads: u64,
+    pub port_writes: u64,
+}
+
+impl Board {
+    pub fn new(clock: Clock, debug_exit: Option<u16>, debugcon_port: u16) -> Self {
+        let lines = IrqLines::new();
+        let uarts = [uart::COM1, uart::COM2, uart::COM3, uart::COM4]
+            .map(|(base, irq)| Uart::new(base, lines.line(irq)));
+        Self {
+            pic: Pic::new(lines.clone()),
+            pit: Pit::new(lines.line(0)),
+            rtc: Rtc::new(lines.line(8), clock.wall_start()),
+            uarts,
+            kbc: I8042::new(lines.line(1), lines.line(12)),
+            sysctl: SystemControlA::new(),
+            post: PostCodes::new(),
+            debugcon: DebugCon::new(debugcon_port),
+            pci: PciBus::i440fx_piix3(),
+            fpu_irq: lines.line(IRQ_FPU),
+            lines,
+            clock,
+            debug_exit,
+            debugcon_port,
+            requests: Requests::default(),
+            a20: true,
+            port_reads: 0,
+            port_writes: 0,
+        }
+    }
+
+    /// The earliest device deadline.
+    pub fn next_deadline(&self) -> Option<u64> {
+        [self.pit.next_deadline(), self.rtc.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Fire the timers that are due.
+    pub fn advance(&mut self, now: u64) {
+        self.pit.advance(now);
+        self.rtc.advance(now);
+    }
+
+    /// Back to power-on state (a reset of the whole PC).
+    pub fn reset(&mut self) {
+        let now = self.clock.now();
+        self.pic.reset();
+        self.pit.reset();
+        self.rtc.reset(now);
+        for u in &mut self.uarts {
+            u.reset();
+        }
+        self.kbc.reset();
+        self.sysctl.reset();
+        self.fpu_irq.set_level(false);
+        self.requests = Requests::default();
+        self.a20 = true;
+    }
+
+    /// The device owning `port`, if any.
+    fn device(&mut self, port: u16) -> Option<&mut dyn PortIo> {
+        Some(match port {
+            0x20 | 0x21 | 0xA0 | 0xA1 | 0x4D0 | 0x4D1 => &mut self.pic,
+            0x40..=0x43 | 0x61 => &mut self.pit,
+            0x70 | 0x71 => &mut self.rtc,
+            0x60 | 0x64 => &mut self.kbc,
+            0x92 => &mut self.sysctl,
+            0x80 => &mut self.post,
+            0xCF8..=0xCFF => &mut self.pci,
+            0x3F8..=0x3FF => &mut self.uarts[0],
+            0x2F8..=0x2FF => &mut self.uarts[1],
+            0x3E8..=0x3EF => &mut self.uarts[2],
+            0x2E8..=0x2EF => &mut self.uarts[3],
+            p if p == self.debugcon_port => &mut self.debugcon,
+            _ => return None,
+        })
+    }
+
+    fn after_write(&mut self, port: u16) {
+        match port {
+            0x60 | 0x64 | 0x92 => {
+                self.a20 = self.kbc.a20_enabled() && self.sysctl.a20_enabled();
+                if self.kbc.take_reset_request() | self.sysctl.take_reset_request() {
+                    self.requests.reset = true;
+                }
+            }
+            0xCF8..=0xCFF => {
+                if self.pci.take_reset_request() {
+                    self.requests.reset = true;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Bus for Board {
+    fn port_in(&mut self, port: u16, size: u8) -> u32 {
+        self.port_reads += 1;
+        tracing::trace!(port, size, "port read");
+        let now = self.clock.now();
+        match self.device(port) {
+            Some(d) => d.port_read(port, size, now),
+            None => {
+                rate_limited!(debug, "read from unbacked port {port:#x} ({size} bytes)");
+                devices::size_mask(size)
+            }
+        }
+    }
+
+    fn port_out(&mut self, port: u16, size: u8, value: u32) {
+        self.port_writes += 1;
+        tracing::trace!(port, size, value, "port write");
+        if Some(port) == self.debug_exit {
+            self.requests.debug_exit = Some(value & devices::size_mask(size));
+            return;
+        }
+        // Writing port F0 clears the x87 error latch (IRQ 13).
+        if port == 0xF0 {
+            self.fpu_irq.set_level(false);
+            return;
+        }
+        let now = self.clock.now();
+        match self.device(port) {
+            Some(d) => d.port_write(port, size, value, now),
+            None => rate_limited!(
+                debug,
+                "write {value:#x} to unbacked port {port:#x} ({size} bytes)"
+            ),
+        }
+        self.after_write(port);
+    }
+
+    fn mmio_read(&mut self, id: u32, offset: u64, size: u8) -> u64 {
+        rate_limited!(
+            debug,
+            "read from unbacked MMIO region {id} offset {offset:#x} ({size} bytes)"
+        );
+        u64::MAX
+    }
+
+    fn mmio_write(&mut self, id: u32, offset: u64, size: u8, value: u64) {
+        rate_limited!(
+            debug,
+            "write {value:#x} to unbacked MMIO region {id} offset {offset:#x} ({size} bytes)"
+        );
+    }
+
+    fn interrupt_pending(&mut self) -> bool {
+        self.pic.interrupt_output()
+    }
+
+    fn acknowledge_interrupt(&mut self) -> u8 {
+        self.pic.acknowledge()
+    }
+
+    fn now(&mut self) -> u64 {
+        self.clock.now()
+    }
+
+    fn stop_requested(&mut self) -> bool {
+        self.requests.reset || self.requests.debug_exit.is_some()
+    }
+
+    fn fpu_error(&mut self, asserted: bool) {
+        if asserted {
+            self.fpu_irq.set_level(true);
+        }
+    }
+}
+
+impl Board {
+    /// Whether the PIC asserts INTR right now (for the idle loop).
+    pub fn interrupt_pending_now(&mut self) -> bool {
+        self.pic.interrupt_output()
+    }
+}

@@ -1,0 +1,415 @@
+//! The machine and its run loop.
+
+use crate::MachineError;
+use crate::board::Board;
+use crate::boot::{bios, linux, multiboot};
+use crate::clock::Clock;
+use crate::config::{Config, Firmware};
+use cpu::state::sreg;
+use cpu::{CpuState, Exit, Interpreter};
+use memory::GuestMemory;
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+use x86::flags as fl;
+
+/// What the host sends the machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostInput {
+    /// Bytes typed on the serial console.
+    Serial(Vec<u8>),
+    /// The user asked to quit (escape key).
+    Quit,
+}
+
+/// Where the machine's output goes, and where its input comes from.
+#[derive(Default)]
+pub struct HostIo {
+    pub serial: Option<Box<dyn Write + Send>>,
+    pub debugcon: Option<Box<dyn Write + Send>>,
+    pub post_log: Option<Box<dyn Write + Send>>,
+    pub input: Option<Receiver<HostInput>>,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// HLT with interrupts disabled and nothing that can wake the CPU:
+    /// how a PC without ACPI powers off.
+    PoweredOff,
+    /// The guest reset the machine and `no_reboot` was set.
+    Reset,
+    /// A triple fault with `no_reboot` set.
+    TripleFault,
+    /// The guest wrote this value to the debug-exit port.
+    DebugExit(u32),
+    /// The run's time limit passed.
+    Timeout,
+    /// The user quit.
+    Quit,
+}
+
+/// Instruction budget of one engine run: long enough to amortise the
+/// loop, short enough to serve timers and consoles promptly.
+const MIN_BUDGET: u64 = 2_000;
+const MAX_BUDGET: u64 = 200_000;
+/// Longest idle sleep without a device deadline.
+const IDLE_SLEEP: Duration = Duration::from_millis(50);
+
+pub struct Machine {
+    pub cpu: CpuState,
+    pub mem: GuestMemory,
+    pub engine: Interpreter,
+    pub board: Board,
+    pub io: HostIo,
+    config: Config,
+    /// Files read at build time, kept for reboots.
+    kernel: Vec<u8>,
+    initrd: Option<Vec<u8>>,
+    rom: Option<Vec<u8>>,
+    pending_input: VecDeque<u8>,
+    pub resets: u64,
+}
+
+fn read(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, MachineError> {
+    std::fs::read(path).map_err(|source| MachineError::Read {
+        what,
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+impl Machine {
+    /// Build a machine and load its firmware or kernel.
+    pub fn new(config: Config, io: HostIo) -> Result<Self, MachineError> {
+        let mem = GuestMemory::new(config.memory)?;
+        let clock = Clock::new();
+        let mut board = Board::new(clock, config.debug_exit, config.debugcon_port);
+        board.rtc.set_memory_size(config.memory, 0);
+        let (kernel, initrd, rom) = match &config.firmware {
+            Firmware::Kernel { kernel, initrd, .. } => (
+                read("kernel", kernel)?,
+                initrd.as_deref().map(|p| read("initrd", p)).transpose()?,
+                None,
+            ),
+            Firmware::Bios { rom } => (Vec::new(), None, Some(read("firmware image", rom)?)),
+        };
+        let mut m = Self {
+            cpu: CpuState::reset(),
+            mem,
+            engine: Interpreter::new(),
+            board,
+            io,
+            config,
+            kernel,
+            initrd,
+            rom,
+            pending_input: VecDeque::new(),
+            resets: 0,
+        };
+        if let Some(rom) = m.rom.take() {
+            bios::map(&mut m.mem, rom.clone()).map_err(|reason| MachineError::BadImage {
+                path: m.firmware_path(),
+                reason,
+            })?;
+            m.rom = Some(rom);
+        }
+        m.boot()?;
+        Ok(m)
+    }
+
+    fn firmware_path(&self) -> String {
+        match &self.config.firmware {
+            Firmware::Kernel { kernel, .. } => kernel.display().to_string(),
+            Firmware::Bios { rom } => rom.display().to_string(),
+        }
+    }
+
+    /// Put the CPU at the start of the firmware or kernel.
+    fn boot(&mut self) -> Result<(), MachineError> {
+        self.cpu = CpuState::reset();
+        let Firmware::Kernel {
+            cmdline,
+            initrd: initrd_path,
+            ..
+        } = &self.config.firmware
+        else {
+            return Ok(());
+        };
+        let ram = self.config.memory;
+        let path = self.firmware_path();
+        let bad = |reason: String| MachineError::BadKernel {
+            path: path.clone(),
+            reason,
+        };
+        if linux::is_bzimage(&self.kernel) {
+            linux::load(
+                &mut self.cpu,
+                &mut self.mem,
+                ram,
+                &self.kernel,
+                self.initrd.as_deref(),
+                cmdline,
+            )
+            .map_err(bad)?;
+        } else if multiboot::find_header(&self.kernel).is_some() {
+            let name = initrd_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let mods: Vec<multiboot::Module> = self
+                .initrd
+                .iter()
+                .map(|d| multiboot::Module {
+                    data: d,
+                    cmdline: name.clone(),
+                })
+                .collect();
+            multiboot::load(
+                &mut self.cpu,
+                &mut self.mem,
+                ram,
+                &self.kernel,
+                cmdline,
+                &mods,
+            )
+            .map_err(bad)?;
+        } else {
+            return Err(bad("neither a Linux bzImage nor a Multiboot kernel".into()));
+        }
+        Ok(())
+    }
+
+    /// Reset the whole PC (CPU, devices) and boot again.
+    pub fn reset(&mut self) {
+        self.resets += 1;
+        self.board.reset();
+        self.engine.flush();
+        if let Err(e) = self.boot() {
+            // The images were valid at start; a failure now is a bug, but
+            // not worth a panic: stay in the reset state.
+            tracing::error!("reboot failed: {e}");
+        }
+    }
+
+    /// Run until the guest powers off, resets (with `no_reboot`), exits,
+    /// the user quits, or `timeout` passes.
+    pub fn run(&mut self, timeout: Option<Duration>) -> Outcome {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let now = self.board.clock.now();
+            let budget = match self.board.next_deadline() {
+                Some(d) => (d.saturating_sub(now) / 5).clamp(MIN_BUDGET, MAX_BUDGET),
+                None => MAX_BUDGET,
+            };
+            let exit = self
+                .engine
+                .run(&mut self.cpu, &mut self.mem, &mut self.board, budget);
+            self.sync_a20();
+            self.flush_output();
+            let now = self.board.clock.now();
+            self.board.advance(now);
+            if let Some(o) = self.take_input() {
+                return o;
+            }
+            if let Some(v) = self.board.requests.debug_exit.take() {
+                return Outcome::DebugExit(v);
+            }
+            if std::mem::take(&mut self.board.requests.reset) {
+                if self.config.no_reboot {
+                    return Outcome::Reset;
+                }
+                self.reset();
+                continue;
+            }
+            match exit {
+                Exit::Shutdown => {
+                    if self.config.no_reboot {
+                        return Outcome::TripleFault;
+                    }
+                    self.reset();
+                }
+                Exit::Halted => {
+                    if !self.cpu.flag(fl::IF) {
+                        self.flush_output();
+                        return Outcome::PoweredOff;
+                    }
+                    if let Some(o) = self.idle(deadline) {
+                        return o;
+                    }
+                }
+                Exit::Budget | Exit::Stopped => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.flush_output();
+                return Outcome::Timeout;
+            }
+        }
+    }
+
+    /// The guest waits for an interrupt: sleep until the next device
+    /// deadline or host input, so an idle guest costs no host CPU.
+    fn idle(&mut self, deadline: Option<Instant>) -> Option<Outcome> {
+        if self.board.interrupt_pending_now() {
+            return None;
+        }
+        let mut wait = match self.board.next_deadline() {
+            Some(d) => self.board.clock.until(d),
+            None => IDLE_SLEEP,
+        };
+        if let Some(d) = deadline {
+            wait = wait.min(d.saturating_duration_since(Instant::now()));
+        }
+        if !self.pending_input.is_empty() {
+            wait = wait.min(Duration::from_millis(1));
+        }
+        if wait.is_zero() {
+            return None;
+        }
+        match &self.io.input {
+            Some(rx) => match rx.recv_timeout(wait) {
+                Ok(HostInput::Serial(b)) => self.pending_input.extend(b),
+                Ok(HostInput::Quit) => return Some(Outcome::Quit),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.io.input = None;
+                }
+            },
+            None => std::thread::sleep(wait),
+        }
+        let now = self.board.clock.now();
+        self.board.advance(now);
+        self.feed_serial();
+        None
+    }
+
+    /// Drain host input without blocking; feed the UART.
+    fn take_input(&mut self) -> Option<Outcome> {
+        if let Some(rx) = &self.io.input {
+            loop {
+                match rx.try_recv() {
+                    Ok(HostInput::Serial(b)) => self.pending_input.extend(b),
+                    Ok(HostInput::Quit) => return Some(Outcome::Quit),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.io.input = None;
+                        break;
+                    }
+                }
+            }
+        }
+        self.feed_serial();
+        None
+    }
+
+    /// Move pending host input into COM1 as far as its FIFO has room.
+    fn feed_serial(&mut self) {
+        let room = self.board.uarts[0].rx_space().min(self.pending_input.len());
+        if room > 0 {
+            let bytes: Vec<u8> = self.pending_input.drain(..room).collect();
+            self.board.uarts[0].push_input(&bytes);
+        }
+    }
+
+    /// Hand device output to the host sinks.
+    pub fn flush_output(&mut self) {
+        let serial = self.board.uarts[0].take_output();
+        if !serial.is_empty() {
+            if let Some(w) = &mut self.io.serial {
+                let _ = w.write_all(&serial);
+                let _ = w.flush();
+            }
+        }
+        let dbg = self.board.debugcon.take_output();
+        if !dbg.is_empty() {
+            if let Some(w) = &mut self.io.debugcon {
+                let _ = w.write_all(&dbg);
+                let _ = w.flush();
+            }
+        }
+        let post = self.board.post.take_codes();
+        if !post.is_empty() {
+            if let Some(w) = &mut self.io.post_log {
+                for (_, code) in post {
+                    let _ = writeln!(w, "{code:02x}");
+                }
+                let _ = w.flush();
+            }
+        }
+    }
+
+    /// Apply the A20 gate the board's devices set.
+    fn sync_a20(&mut self) {
+        if self.board.a20 != self.cpu.a20_enabled() {
+            self.cpu.set_a20(self.board.a20);
+            self.engine.tlb.flush_all();
+        }
+    }
+
+    /// A readable dump of the CPU state (triple faults, debugging).
+    pub fn dump_state(&self) -> String {
+        let s = &self.cpu;
+        let g = &s.gpr;
+        let mut out = format!(
+            "EAX={:08x} EBX={:08x} ECX={:08x} EDX={:08x}\nESI={:08x} EDI={:08x} EBP={:08x} ESP={:08x}\nEIP={:08x} EFL={:08x} CPL={} CR0={:08x} CR2={:08x} CR3={:08x} CR4={:08x}\n",
+            g[0],
+            g[3],
+            g[1],
+            g[2],
+            g[6],
+            g[7],
+            g[5],
+            g[4],
+            s.eip,
+            s.eflags(),
+            s.cpl,
+            s.cr0,
+            s.cr2,
+            s.cr3,
+            s.cr4
+        );
+        for (name, i) in [
+            ("ES", sreg::ES),
+            ("CS", sreg::CS),
+            ("SS", sreg::SS),
+            ("DS", sreg::DS),
+            ("FS", sreg::FS),
+            ("GS", sreg::GS),
+        ] {
+            let sg = &s.seg[i];
+            out += &format!(
+                "{name} ={:04x} base={:08x} limit={:08x} attr={:04x}\n",
+                sg.selector,
+                sg.base(),
+                sg.limit(),
+                sg.attr()
+            );
+        }
+        out += &format!(
+            "GDT={:08x}/{:x} IDT={:08x}/{:x} LDTR={:04x} TR={:04x}\n",
+            s.gdtr.base, s.gdtr.limit, s.idtr.base, s.idtr.limit, s.ldtr.selector, s.tr.selector
+        );
+        if !s.paging() {
+            let mut code = [0u8; 16];
+            self.mem
+                .read_phys(s.seg[sreg::CS].base().wrapping_add(s.eip) as u64, &mut code);
+            out += &format!(
+                "code at CS:EIP: {}\n",
+                code.iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        out += &format!(
+            "instructions: {} resets: {}\n",
+            self.engine.stats.instructions, self.resets
+        );
+        out
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
