@@ -22,6 +22,9 @@ pub struct Ctx<'a> {
     pub delivering: Option<u8>,
     /// A triple fault happened.
     pub shutdown: bool,
+    /// Port I/O or MMIO happened since the run loop last looked (a device
+    /// may have asked for a stop).
+    pub io_done: bool,
     /// A trap to deliver once the current instruction has completed
     /// (debug traps, the TSS T bit).
     pub pending_trap: Option<crate::exception::Exception>,
@@ -47,6 +50,7 @@ impl<'a> Ctx<'a> {
             end_block: false,
             delivering: None,
             shutdown: false,
+            io_done: false,
             pending_trap: None,
             last_vector: None,
             first_vector: None,

@@ -4,23 +4,38 @@ use x86::exception as vec;
 
 /// An exception to deliver: vector and, where the vector has one, the
 /// error code. CR2 is written when a page fault is raised, not here.
+///
+/// Kept to four bytes (every error code fits in 16 bits: selector errors
+/// and page-fault bits) so that `Result<(), Exception>`, which every
+/// instruction handler returns, travels in a register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Exception {
     pub vector: u8,
-    pub error: Option<u32>,
+    has_error: bool,
+    code: u16,
 }
 
 impl Exception {
     pub const fn new(vector: u8) -> Self {
         Self {
             vector,
-            error: None,
+            has_error: false,
+            code: 0,
         }
     }
     pub const fn with_error(vector: u8, error: u32) -> Self {
         Self {
             vector,
-            error: Some(error),
+            has_error: true,
+            code: error as u16,
+        }
+    }
+    /// The error code, for vectors that push one.
+    pub const fn error(&self) -> Option<u32> {
+        if self.has_error {
+            Some(self.code as u32)
+        } else {
+            None
         }
     }
     pub const fn de() -> Self {

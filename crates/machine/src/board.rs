@@ -131,10 +131,8 @@ impl Board {
                     self.requests.reset = true;
                 }
             }
-            0xCF8..=0xCFF => {
-                if self.pci.take_reset_request() {
-                    self.requests.reset = true;
-                }
+            0xCF8..=0xCFF if self.pci.take_reset_request() => {
+                self.requests.reset = true;
             }
             _ => {}
         }

@@ -315,27 +315,27 @@ impl Machine {
     /// Hand device output to the host sinks.
     pub fn flush_output(&mut self) {
         let serial = self.board.uarts[0].take_output();
-        if !serial.is_empty() {
-            if let Some(w) = &mut self.io.serial {
-                let _ = w.write_all(&serial);
-                let _ = w.flush();
-            }
+        if !serial.is_empty()
+            && let Some(w) = &mut self.io.serial
+        {
+            let _ = w.write_all(&serial);
+            let _ = w.flush();
         }
         let dbg = self.board.debugcon.take_output();
-        if !dbg.is_empty() {
-            if let Some(w) = &mut self.io.debugcon {
-                let _ = w.write_all(&dbg);
-                let _ = w.flush();
-            }
+        if !dbg.is_empty()
+            && let Some(w) = &mut self.io.debugcon
+        {
+            let _ = w.write_all(&dbg);
+            let _ = w.flush();
         }
         let post = self.board.post.take_codes();
-        if !post.is_empty() {
-            if let Some(w) = &mut self.io.post_log {
-                for (_, code) in post {
-                    let _ = writeln!(w, "{code:02x}");
-                }
-                let _ = w.flush();
+        if !post.is_empty()
+            && let Some(w) = &mut self.io.post_log
+        {
+            for (_, code) in post {
+                let _ = writeln!(w, "{code:02x}");
             }
+            let _ = w.flush();
         }
     }
 

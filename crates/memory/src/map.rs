@@ -108,6 +108,10 @@ pub struct PhysMap {
     roms: Vec<Arc<[u8]>>,
     /// Bumped on every change, so engines know to drop cached translations.
     generation: u64,
+    /// A range of plain RAM mapped at its own offset with nothing on top,
+    /// answered without searching the regions (page walks and TLB fills
+    /// look up addresses constantly; nearly all are here).
+    fast: (u64, u64),
 }
 
 impl PhysMap {
@@ -129,8 +133,31 @@ impl PhysMap {
             });
         }
         self.regions.push(region);
-        self.generation += 1;
+        self.changed();
         Ok(())
+    }
+
+    /// Recompute the fast range after a change: the largest identity RAM
+    /// region's part above the highest overlay below its end.
+    fn changed(&mut self) {
+        self.generation += 1;
+        self.fast = (0, 0);
+        for (i, r) in self.regions.iter().enumerate() {
+            if r.read != (RegionKind::Ram { offset: r.base }) || r.write != r.read {
+                continue;
+            }
+            let (mut lo, hi) = (r.base, r.end());
+            for o in &self.regions[i + 1..] {
+                if o.base < hi && o.end() > lo {
+                    // Keep the part above the overlay (overlays sit low:
+                    // the legacy window below 1 MiB).
+                    lo = lo.max(o.end());
+                }
+            }
+            if lo < hi && hi - lo > self.fast.1 - self.fast.0 {
+                self.fast = (lo, hi);
+            }
+        }
     }
 
     /// Replace the region that starts at `base` exactly (PAM changes), or add it.
@@ -144,7 +171,7 @@ impl PhysMap {
         } else {
             self.regions.push(region);
         }
-        self.generation += 1;
+        self.changed();
     }
 
     /// Register a ROM image; returns its index for [`Region::rom`].
@@ -162,7 +189,18 @@ impl PhysMap {
     }
 
     /// What backs `addr` for `access`, and how far that lasts.
+    #[inline]
     pub fn lookup(&self, addr: u64, access: Access) -> Lookup {
+        if addr >= self.fast.0 && addr < self.fast.1 {
+            return Lookup {
+                target: Target::Ram(addr),
+                run: self.fast.1 - addr,
+            };
+        }
+        self.lookup_slow(addr, access)
+    }
+
+    fn lookup_slow(&self, addr: u64, access: Access) -> Lookup {
         // Topmost region wins: search from the last added.
         let mut end = u64::MAX;
         for r in self.regions.iter().rev() {
@@ -208,6 +246,19 @@ mod tests {
         );
         assert_eq!(m.lookup(0xC0000, Access::Read).target, Target::Ram(0xC0000));
         assert_eq!(m.lookup(0x20_0000, Access::Read).target, Target::None);
+    }
+
+    #[test]
+    fn fast_range_excludes_overlays() {
+        let mut m = PhysMap::new();
+        m.add(Region::ram(0, 0x100_0000, 0)).unwrap();
+        m.add(Region::mmio(0xA0000, 0x20000, 7)).unwrap();
+        assert_eq!(m.fast, (0xC0000, 0x100_0000));
+        assert_eq!(
+            m.lookup(0xA0000, Access::Read).target,
+            Target::Mmio { id: 7, offset: 0 }
+        );
+        assert_eq!(m.lookup(0x50000, Access::Read).target, Target::Ram(0x50000));
     }
 
     #[test]

@@ -128,12 +128,11 @@ struct SocketWriter(Arc<Mutex<Option<UnixStream>>>);
 
 impl Write for SocketWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut g) = self.0.lock() {
-            if let Some(s) = g.as_mut() {
-                if s.write_all(data).is_err() {
-                    *g = None;
-                }
-            }
+        if let Ok(mut g) = self.0.lock()
+            && let Some(s) = g.as_mut()
+            && s.write_all(data).is_err()
+        {
+            *g = None;
         }
         Ok(data.len())
     }

@@ -26,6 +26,8 @@ enum Command {
     Initramfs(cmd::initramfs::Args),
     /// Run SingleStepTests CPU vectors (*.json.gz) against the interpreter.
     Sst(cmd::sst::Args),
+    /// Measure performance (interpreter MIPS on a fixed guest program).
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(*a),
         Command::Initramfs(a) => cmd::initramfs::run(a),
         Command::Sst(a) => cmd::sst::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
     };
     match result {
         Ok(code) => code,

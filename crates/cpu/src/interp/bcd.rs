@@ -52,29 +52,35 @@ fn das(c: &mut Ctx, _: &Insn) -> Res {
     Ok(())
 }
 
+/// AAA. OF, SF, ZF and PF are undefined; ringvisor gives those of the
+/// 16-bit addition AX + 0x106 when adjusting (of AX itself, with OF = 0,
+/// otherwise), as the AMD Zen host does (see `docs/undefined.md`).
 fn aaa(c: &mut Ctx, _: &Insn) -> Res {
     let ax = c.reg::<W16>(0);
     let adjust = (ax & 0xF) > 9 || c.s.lazy.af();
-    let new = if adjust { ax.wrapping_add(0x106) } else { ax };
-    let new = new & 0xFF0F;
-    c.set_reg::<W16>(0, new);
-    c.s.lazy
-        .from_result::<W8>(new & 0xFF, adjust, false, adjust);
-    Ok(())
-}
-
-fn aas(c: &mut Ctx, _: &Insn) -> Res {
-    let ax = c.reg::<W16>(0);
-    let adjust = (ax & 0xF) > 9 || c.s.lazy.af();
-    let new = if adjust {
-        ax.wrapping_sub(6).wrapping_sub(0x100)
+    let sum = if adjust {
+        ax.wrapping_add(0x106) & 0xFFFF
     } else {
         ax
     };
-    let new = new & 0xFF0F;
-    c.set_reg::<W16>(0, new);
-    c.s.lazy
-        .from_result::<W8>(new & 0xFF, adjust, false, adjust);
+    c.set_reg::<W16>(0, sum & 0xFF0F);
+    let of = adjust && !ax & sum & 0x8000 != 0;
+    c.s.lazy.from_result::<W16>(sum, adjust, of, adjust);
+    Ok(())
+}
+
+/// AAS. Undefined flags as for AAA, from the subtraction AX - 0x106.
+fn aas(c: &mut Ctx, _: &Insn) -> Res {
+    let ax = c.reg::<W16>(0);
+    let adjust = (ax & 0xF) > 9 || c.s.lazy.af();
+    let diff = if adjust {
+        ax.wrapping_sub(0x106) & 0xFFFF
+    } else {
+        ax
+    };
+    c.set_reg::<W16>(0, diff & 0xFF0F);
+    let of = adjust && ax & !diff & 0x8000 != 0;
+    c.s.lazy.from_result::<W16>(diff, adjust, of, adjust);
     Ok(())
 }
 

@@ -124,7 +124,7 @@ impl Ctx<'_> {
             if call {
                 let ss = self.s.seg[sreg::SS];
                 let mut frame = Frame::new(ss, self.s.gpr[reg::ESP], Exception::ss(0), cpl == 3);
-                frame.check_room(self, if big { 8 } else { 4 })?;
+                frame.check_room(self, 2, big)?;
                 if !cs.within_limit(off, 1) {
                     return Err(Exception::gp0());
                 }
@@ -215,7 +215,7 @@ impl Ctx<'_> {
                 Exception::ss(Exception::sel_error(ss_sel)),
                 dpl == 3,
             );
-            frame.check_room(self, (4 + count) * n)?;
+            frame.check_room(self, 4 + count, big)?;
             let cs = Segment::from_descriptor((sel & !3) | dpl as u16, with_accessed(d));
             if !cs.within_limit(off, 1) {
                 return Err(Exception::gp0());
@@ -248,7 +248,7 @@ impl Ctx<'_> {
         }
         let ss = self.s.seg[sreg::SS];
         let mut frame = Frame::new(ss, self.s.gpr[reg::ESP], Exception::ss(0), cpl == 3);
-        frame.check_room(self, if big { 8 } else { 4 })?;
+        frame.check_room(self, 2, big)?;
         let cs = Segment::from_descriptor((sel & !3) | cpl as u16, with_accessed(d));
         if !cs.within_limit(off, 1) {
             return Err(Exception::gp0());

@@ -50,15 +50,30 @@ impl Frame {
         Ok(())
     }
 
-    /// Check that `bytes` more can be pushed (before pushing any, so no
-    /// memory changes either when the frame does not fit).
-    pub fn check_room(&self, c: &mut Ctx, bytes: u32) -> Res {
+    /// Check that `count` more pushes of a word (`big` false) or dword
+    /// fit (before pushing any, so no memory changes either when the frame
+    /// does not fit). Pages are probed in push order, top first, so a page
+    /// fault reports the address of the first push that would fault, as
+    /// the processor's own sequence of pushes does.
+    pub fn check_room(&self, c: &mut Ctx, count: u32, big: bool) -> Res {
+        let n = if big { 4 } else { 2 };
+        let bytes = count * n;
         let m = self.mask();
         let low = self.esp.wrapping_sub(bytes) & m;
         if !self.seg.can_write(low, bytes) {
             return Err(self.fault);
         }
-        let lin = self.seg.base().wrapping_add(low);
-        c.probe_write_lin(lin, bytes, self.user)
+        let mut sp = self.esp;
+        let mut probed = None;
+        for _ in 0..count {
+            sp = sp.wrapping_sub(n) & m;
+            let lin = self.seg.base().wrapping_add(sp);
+            let pages = (lin >> 12, lin.wrapping_add(n - 1) >> 12);
+            if probed != Some(pages) {
+                c.probe_write_lin(lin, n, self.user)?;
+                probed = Some(pages);
+            }
+        }
+        Ok(())
     }
 }

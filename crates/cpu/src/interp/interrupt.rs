@@ -57,7 +57,7 @@ impl Ctx<'_> {
     /// while delivering #DF shuts the processor down.
     pub fn raise(&mut self, e: Exception) {
         let fault = is_fault_vector(e.vector);
-        self.raise_event(e.vector, Event::Exception { fault }, e.error);
+        self.raise_event(e.vector, Event::Exception { fault }, e.error());
     }
 
     /// Deliver an external interrupt (the vector came from INTA).
@@ -93,7 +93,7 @@ impl Ctx<'_> {
                             Event::Exception {
                                 fault: is_fault_vector(e2.vector),
                             },
-                            e2.error,
+                            e2.error(),
                         )
                     };
                 }
@@ -227,9 +227,8 @@ impl Ctx<'_> {
                 Exception::ss(Exception::sel_error(ss_sel) + ext),
                 false,
             );
-            let n = if big { 4 } else { 2 };
             let words = if v86 { 9 } else { 5 } + error.is_some() as u32;
-            frame.check_room(self, words * n)?;
+            frame.check_room(self, words, big)?;
             if !new_cs_cache.within_limit(offset, 1) {
                 return Err(Exception::gp(ext));
             }
@@ -260,8 +259,7 @@ impl Ctx<'_> {
             // Same privilege: frame on the current stack.
             let ss = self.s.seg[sreg::SS];
             let mut frame = Frame::new(ss, self.s.gpr[reg::ESP], Exception::ss(ext), cpl == 3);
-            let n = if big { 4 } else { 2 };
-            frame.check_room(self, (3 + error.is_some() as u32) * n)?;
+            frame.check_room(self, 3 + error.is_some() as u32, big)?;
             let cs_cache =
                 Segment::from_descriptor((sel & !3) | cpl as u16, super::segload::with_accessed(d));
             if !cs_cache.within_limit(offset, 1) {

@@ -39,6 +39,7 @@ impl Ctx<'_> {
         let v = self.bus.port_in(port, size);
         // A device may have raised an interrupt or asked for a stop.
         self.end_block = true;
+        self.io_done = true;
         v
     }
 
@@ -46,6 +47,7 @@ impl Ctx<'_> {
     pub fn port_out(&mut self, port: u16, size: u8, v: u32) {
         self.bus.port_out(port, size, v);
         self.end_block = true;
+        self.io_done = true;
     }
 }
 

@@ -113,118 +113,150 @@ fn run_loop(
     stats: &mut Stats,
     budget: u64,
 ) -> Exit {
-    {
-        let mut left = budget;
-        loop {
-            if c.mem.code.has_invalidated() {
-                for p in c.mem.code.take_invalidated() {
-                    cache.invalidate_page(p);
-                }
+    let mut left = budget as i64;
+    loop {
+        if c.mem.code.has_invalidated() {
+            for p in c.mem.code.take_invalidated() {
+                cache.invalidate_page(p);
             }
-            if c.mem.map.generation() != *map_generation {
-                *map_generation = c.mem.map.generation();
-                cache.flush();
-                c.tlb.flush_all();
-            }
-            if c.shutdown {
-                return Exit::Shutdown;
-            }
-            if !c.s.interrupt_shadow && c.s.flag(fl::IF) && c.bus.interrupt_pending() {
-                let v = c.bus.acknowledge_interrupt();
-                c.raise_external(v);
-                continue;
-            }
-            if c.s.halted {
-                return Exit::Halted;
-            }
-            if left == 0 {
-                return Exit::Budget;
-            }
-            if c.bus.stop_requested() {
-                return Exit::Stopped;
-            }
-            let single = c.s.interrupt_shadow || c.s.eflags_rest & fl::TF != 0;
-            c.s.interrupt_shadow = false;
-            let max = if single { 1 } else { left };
-            let n = step(c, cache, stats, max);
-            left = left.saturating_sub(n.max(1));
-            stats.instructions += n;
         }
+        if c.mem.map.generation() != *map_generation {
+            *map_generation = c.mem.map.generation();
+            cache.flush();
+            c.tlb.flush_all();
+        }
+        if c.shutdown {
+            return Exit::Shutdown;
+        }
+        if std::mem::take(&mut c.io_done) && c.bus.stop_requested() {
+            return Exit::Stopped;
+        }
+        if c.s.eflags_rest & fl::IF != 0 && !c.s.interrupt_shadow && c.bus.interrupt_pending() {
+            let v = c.bus.acknowledge_interrupt();
+            c.raise_external(v);
+            continue;
+        }
+        if c.s.halted {
+            return Exit::Halted;
+        }
+        if left <= 0 {
+            return Exit::Budget;
+        }
+        // Near the end of the budget, single steps make the count exact.
+        let n = if c.s.interrupt_shadow
+            || c.s.eflags_rest & (fl::TF | fl::RF) != 0
+            || left < MAX_BLOCK as i64
+        {
+            step_single(c, cache, stats)
+        } else {
+            step_block(c, cache, stats)
+        };
+        left -= n.max(1) as i64;
+        stats.instructions += n;
     }
 }
 
-/// Execute up to `max` instructions from the current EIP; returns how many
-/// completed (a faulting instruction does not count).
-fn step(c: &mut Ctx, cache: &mut DecodeCache, stats: &mut Stats, max: u64) -> u64 {
-    c.end_block = false;
-    let cs = c.s.seg[sreg::CS];
+/// The block at the current CS:EIP, decoded if need be; `None` when the
+/// code cannot come from the cache (a fault was raised, or the
+/// instruction must be fetched uncached).
+#[inline(always)]
+fn current_block(
+    c: &mut Ctx,
+    cache: &mut DecodeCache,
+    stats: &mut Stats,
+) -> Result<Option<u32>, ()> {
+    let cs = &c.s.seg[sreg::CS];
     let eip = c.s.eip;
     if !cs.within_limit(eip, 1) {
         c.raise(Exception::gp0());
-        return 0;
+        return Err(());
     }
     let lin = cs.base().wrapping_add(eip);
+    let code32 = cs.db();
     let user = c.user();
     let phys = match c.translate(lin, Intent::Fetch, user) {
         Ok(p) => p,
         Err(e) => {
             c.raise(e);
-            return 0;
+            return Err(());
         }
     };
-    let key = cache::key(phys, cs.db());
+    let key = cache::key(phys, code32);
     let slot = match cache.find(key) {
         Some(s) => Some(s),
-        None => decode_block(c, cache, stats, phys, eip, cs.db()),
+        None => decode_block(c, cache, stats, phys, eip, code32),
     };
-    match slot {
-        Some(s) if cs.within_limit(eip, cache.block(s).bytes) => run_block(c, cache.block(s), max),
-        _ => run_uncached(c, stats),
-    }
+    Ok(slot.filter(|&s| c.s.seg[sreg::CS].within_limit(eip, cache.block(s).bytes)))
 }
 
-/// Run the instructions of a block.
+/// Run the block at CS:EIP; returns the instructions completed.
 #[inline(always)]
-fn run_block(c: &mut Ctx, block: &Block, max: u64) -> u64 {
-    let tf = c.s.eflags_rest & fl::TF != 0;
+fn step_block(c: &mut Ctx, cache: &mut DecodeCache, stats: &mut Stats) -> u64 {
+    c.end_block = false;
+    let slot = match current_block(c, cache, stats) {
+        Ok(Some(s)) => s,
+        Ok(None) => return run_uncached(c, stats),
+        Err(()) => return 0,
+    };
     let mut done = 0;
-    for insn in block.insns.iter() {
-        if done == max {
-            break;
-        }
-        if !exec_one(c, insn, tf) {
+    for insn in cache.block(slot).insns.iter() {
+        let start = c.s.eip;
+        let next = start.wrapping_add(insn.len as u32);
+        c.s.eip = next;
+        if let Err(e) = (insn.exec)(c, insn) {
+            c.s.eip = start;
+            c.raise(e);
             break;
         }
         done += 1;
-        if c.end_block || c.s.eflags_rest & fl::RF != 0 {
+        if c.end_block || c.s.eip != next {
             break;
         }
+    }
+    if let Some(t) = c.pending_trap.take() {
+        c.raise(t);
     }
     done
 }
 
-/// Execute one decoded instruction at the current EIP. Returns false when
-/// the block must end (fault, control transfer, state change).
-#[inline(always)]
-fn exec_one(c: &mut Ctx, insn: &Insn, tf: bool) -> bool {
+/// Run exactly one instruction, with the single-step (TF), resume (RF)
+/// and interrupt-shadow rules.
+fn step_single(c: &mut Ctx, cache: &mut DecodeCache, stats: &mut Stats) -> u64 {
+    c.end_block = false;
+    let tf = c.s.eflags_rest & fl::TF != 0;
+    c.s.interrupt_shadow = false;
+    let insn = match current_block(c, cache, stats) {
+        Ok(Some(s)) => cache.block(s).insns[0],
+        Ok(None) => match fetch_uncached(c) {
+            Ok(i) => {
+                stats.uncached += 1;
+                i
+            }
+            Err(e) => {
+                c.raise(e);
+                return 0;
+            }
+        },
+        Err(()) => return 0,
+    };
     let start = c.s.eip;
-    let next = start.wrapping_add(insn.len as u32);
-    c.s.eip = next;
-    if let Err(e) = (insn.exec)(c, insn) {
+    c.s.eip = start.wrapping_add(insn.len as u32);
+    if let Err(e) = (insn.exec)(c, &insn) {
         c.s.eip = start;
         c.raise(e);
-        return false;
+        return 0;
     }
     c.s.eflags_rest &= !fl::RF;
     if tf {
+        // The single-step trap after the instruction (SDM vol. 3, 17.3.1.4).
         c.s.dr[6] |= x86::cr::dr6::BS;
-        c.pending_trap = Some(Exception::new(x86::exception::DB));
+        c.pending_trap
+            .get_or_insert(Exception::new(x86::exception::DB));
     }
     if let Some(t) = c.pending_trap.take() {
         c.raise(t);
-        return false;
     }
-    c.s.eip == next && !c.end_block
+    1
 }
 
 /// Decode and cache the block at physical `phys` (code from RAM or ROM);
@@ -346,16 +378,17 @@ fn run_uncached(c: &mut Ctx, stats: &mut Stats) -> u64 {
             return 0;
         }
     };
-    let tf = c.s.eflags_rest & fl::TF != 0;
-    let before = c.s.eip;
-    let ok = exec_one(c, &insn, tf);
-    // exec_one returns false for faults and for transfers; count the
-    // instruction unless it faulted (EIP back on it without a delivery).
-    if ok || c.s.eip != before || c.end_block {
-        1
-    } else {
-        0
+    let start = c.s.eip;
+    c.s.eip = start.wrapping_add(insn.len as u32);
+    if let Err(e) = (insn.exec)(c, &insn) {
+        c.s.eip = start;
+        c.raise(e);
+        return 0;
     }
+    if let Some(t) = c.pending_trap.take() {
+        c.raise(t);
+    }
+    1
 }
 
 fn fetch_uncached(c: &mut Ctx) -> Res<Insn> {

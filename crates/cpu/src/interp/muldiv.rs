@@ -2,7 +2,10 @@
 //! DIV, IDIV (#DE on a zero divisor or a quotient that does not fit).
 //!
 //! SF, ZF, AF and PF after MUL/IMUL, and all six flags after DIV/IDIV, are
-//! undefined in the SDM; see `docs/undefined.md` for the values produced.
+//! undefined in the SDM; ringvisor produces what the AMD Zen host does
+//! (measured by `hostdiff`, see `docs/undefined.md`): MUL/IMUL leave SF,
+//! ZF, AF and PF unchanged; DIV/IDIV leave CF and OF unchanged, set AF and
+//! clear SF, ZF and PF.
 
 use super::insn::{Handler, Insn};
 use crate::ctx::Ctx;
@@ -10,6 +13,7 @@ use crate::exception::{Exception, Res};
 use crate::flags::{W8, W16, W32, Width};
 use crate::state::reg;
 use iced_x86::Code;
+use x86::flags as fl;
 
 /// Read the accumulator pair as a double-width value (AX, DX:AX, EDX:EAX).
 #[inline(always)]
@@ -48,13 +52,29 @@ fn set_quot_rem<W: Width>(c: &mut Ctx, q: u32, r: u32) {
     }
 }
 
+/// Flags after a multiplication: CF = OF = `wide` (the product does not
+/// fit the destination); SF, ZF, AF, PF unchanged (undefined; AMD Zen).
+#[inline(always)]
+fn set_mul_flags(c: &mut Ctx, wide: bool) {
+    let v = if wide { fl::CF | fl::OF } else { 0 };
+    c.s.lazy.set_masked(v, fl::CF | fl::OF);
+}
+
+/// Flags after a division that did not fault (all undefined): CF and OF
+/// unchanged, AF = 1, SF = ZF = PF = 0 (AMD Zen).
+#[inline(always)]
+fn set_div_flags(c: &mut Ctx) {
+    let keep = c.s.lazy.get() & (fl::CF | fl::OF);
+    c.s.lazy.set(keep | fl::AF);
+}
+
 fn mul<W: Width>(c: &mut Ctx, i: &Insn) -> Res {
     let src = c.rm0::<W>(i)? as u64;
     let a = c.reg::<W>(0) as u64;
     let p = a * src;
     set_acc_wide::<W>(c, p);
     let hi = p >> W::BITS != 0;
-    c.s.lazy.from_result::<W>(p as u32 & W::MASK, hi, hi, false);
+    set_mul_flags(c, hi);
     Ok(())
 }
 
@@ -65,7 +85,7 @@ fn imul1<W: Width>(c: &mut Ctx, i: &Insn) -> Res {
     set_acc_wide::<W>(c, p as u64);
     let lo = p as u32 & W::MASK;
     let ovf = W::sext(lo) as i32 as i64 != p;
-    c.s.lazy.from_result::<W>(lo, ovf, ovf, false);
+    set_mul_flags(c, ovf);
     Ok(())
 }
 
@@ -81,7 +101,7 @@ fn imul_r<W: Width, const IMM: bool>(c: &mut Ctx, i: &Insn) -> Res {
     let lo = p as u32 & W::MASK;
     let ovf = W::sext(lo) as i32 as i64 != p;
     c.set_reg::<W>(i.r0, lo);
-    c.s.lazy.from_result::<W>(lo, ovf, ovf, false);
+    set_mul_flags(c, ovf);
     Ok(())
 }
 
@@ -96,6 +116,7 @@ fn div<W: Width>(c: &mut Ctx, i: &Insn) -> Res {
         return Err(Exception::de());
     }
     set_quot_rem::<W>(c, q as u32, (n % d) as u32);
+    set_div_flags(c);
     Ok(())
 }
 
@@ -120,6 +141,7 @@ fn idiv<W: Width>(c: &mut Ctx, i: &Insn) -> Res {
         return Err(Exception::de());
     }
     set_quot_rem::<W>(c, q as u32 & W::MASK, r as u32 & W::MASK);
+    set_div_flags(c);
     Ok(())
 }
 

@@ -104,20 +104,13 @@ fn mov_rm_sreg(c: &mut Ctx, i: &Insn) -> Res {
     }
 }
 
+/// PUSH Sreg. With a 32-bit operand size the SDM allows either a
+/// zero-extended doubleword or a 16-bit store into the slot; ringvisor
+/// pushes the zero-extended selector, as the AMD Zen host does (recent
+/// Intel cores store 16 bits; see `docs/undefined.md`).
 fn push_sreg<W: Width>(c: &mut Ctx, i: &Insn) -> Res {
     let sel = c.s.seg[i.r0 as usize % 6].selector as u32;
-    if W::BITS == 32 {
-        // A 32-bit push of a segment register writes only the low word on
-        // P6-family processors; the upper half of the slot is unchanged.
-        let m = c.sp_mask();
-        let sp = c.s.gpr[4].wrapping_sub(4) & m;
-        c.lin_write(sreg::SS, sp, 4)?;
-        c.write::<W16>(sreg::SS, sp, sel)?;
-        c.set_sp(sp);
-        Ok(())
-    } else {
-        c.push::<W16>(sel)
-    }
+    c.push::<W>(sel)
 }
 
 fn pop_sreg<W: Width>(c: &mut Ctx, i: &Insn) -> Res {

@@ -2,8 +2,15 @@
 //! SHLD and SHRD.
 //!
 //! Counts are masked to 5 bits (80286 and later). Flags that the SDM leaves
-//! undefined (OF for counts other than 1, AF) follow the rules documented
-//! in `docs/undefined.md`, checked against the host CPU.
+//! undefined (OF for counts other than 1, AF) and the 16-bit SHLD/SHRD
+//! with counts above 16 follow the AMD Zen host, measured by `hostdiff`
+//! (see `docs/undefined.md`):
+//! - SHL/SAL/SHR/SAR and SHLD/SHRD with a non-zero count set AF;
+//! - OF for any non-zero count: SHL, ROL, RCL: MSB(result) XOR CF;
+//!   SHR: 0 for counts > 1; SAR: 0; ROR, RCR: the two top bits of the
+//!   result XORed; SHLD: MSB(result) XOR CF; SHRD: the two top bits of the
+//!   result XORed;
+//! - 16-bit SHLD/SHRD by 16..31: see [`shxd`].
 
 use super::insn::{Handler, Insn};
 use crate::ctx::Ctx;
@@ -92,7 +99,7 @@ fn shift<W: Width, const OP: u8>(c: &mut Ctx, a: u32, count: u32) -> u32 {
             let wide = (a as u64) << count;
             let r = (wide as u32) & W::MASK;
             let cf = (wide >> bits) & 1 != 0;
-            f.from_result::<W>(r, cf, msb::<W>(r) ^ cf, false);
+            f.from_result::<W>(r, cf, msb::<W>(r) ^ cf, true);
             r
         }
         SHR => {
@@ -100,15 +107,16 @@ fn shift<W: Width, const OP: u8>(c: &mut Ctx, a: u32, count: u32) -> u32 {
             let cf = (a as u64 >> (count - 1)) & 1 != 0;
             // OF is defined for a count of 1 (the operand's sign); for larger
             // counts it is that of the last single-bit step, which is 0
-            // (the 80286's behaviour, see docs/undefined.md).
-            f.from_result::<W>(r, cf, count == 1 && msb::<W>(a), false);
+            // (the 80286's and the AMD Zen host's behaviour, see
+            // docs/undefined.md).
+            f.from_result::<W>(r, cf, count == 1 && msb::<W>(a), true);
             r
         }
         _ => {
             let sa = W::sext(a) as i32;
             let r = (sa >> count.min(31)) as u32 & W::MASK;
             let cf = (sa >> (count - 1).min(31)) & 1 != 0;
-            f.from_result::<W>(r, cf, false, false);
+            f.from_result::<W>(r, cf, false, true);
             r
         }
     }
@@ -129,6 +137,13 @@ fn shift_rm<W: Width, const OP: u8, const BY: u8>(c: &mut Ctx, i: &Insn) -> Res 
 }
 
 /// SHLD/SHRD r/m, r, CL/imm8.
+///
+/// For 16-bit operands and counts 16..31 (undefined in the SDM) the
+/// result and flags are those of the AMD Zen host: the destination `a` and
+/// source `b` are concatenated as `a:b:b` (SHLD) or `b:b:a` (SHRD) and
+/// shifted as one 48-bit value; CF is the last bit shifted out for a count
+/// of 16 and 0 above; OF is CF for SHLD by 16, 0 for SHLD above 16, and
+/// follows the usual SHRD rule.
 fn shxd<W: Width, const LEFT: bool, const BY: u8>(c: &mut Ctx, i: &Insn) -> Res {
     let count = if BY == BYCL {
         c.s.gpr[1] & 0x1F
@@ -142,24 +157,28 @@ fn shxd<W: Width, const LEFT: bool, const BY: u8>(c: &mut Ctx, i: &Insn) -> Res 
     let src = c.reg::<W>(i.r1);
     c.modify_rm0::<W>(i, |c, a| {
         let bits = W::BITS;
-        // Work in a 64-bit (or wider) concatenation so counts above the
-        // operand width (undefined for 16-bit operands) take the bits the
-        // hardware's double-width shifter takes.
+        let (a, b) = (a as u128, src as u128);
+        // A 3-operand-wide concatenation: for counts up to the operand
+        // width only the top two parts matter; above it (16-bit operands)
+        // the source is repeated, as on the AMD Zen host.
         let (r, cf) = if LEFT {
-            let cat = ((a as u128) << (2 * bits)) | ((src as u128) << bits) | a as u128;
+            let cat = (a << (2 * bits)) | (b << bits) | b;
             let sh = cat << count;
-            let r = ((sh >> (2 * bits)) as u64 & W::MASK as u64) as u32;
-            let cf = (sh >> (3 * bits)) & 1 != 0;
+            let r = ((sh >> (2 * bits)) & W::MASK as u128) as u32;
+            let cf = count <= bits && (sh >> (3 * bits)) & 1 != 0;
             (r, cf)
         } else {
-            let cat = ((a as u128) << (2 * bits)) | ((src as u128) << bits) | a as u128;
-            let sh = cat >> count;
-            let r = (sh as u64 & W::MASK as u64) as u32;
-            let cf = (cat >> (count - 1)) & 1 != 0;
+            let cat = (b << (2 * bits)) | (b << bits) | a;
+            let r = ((cat >> count) & W::MASK as u128) as u32;
+            let cf = count <= bits && (cat >> (count - 1)) & 1 != 0;
             (r, cf)
         };
-        let of = msb::<W>(r) ^ msb::<W>(a);
-        c.s.lazy.from_result::<W>(r, cf, of, false);
+        let of = if LEFT {
+            if count < bits { msb::<W>(r) ^ cf } else { cf }
+        } else {
+            msb::<W>(r) ^ (r & (W::SIGN >> 1) != 0)
+        };
+        c.s.lazy.from_result::<W>(r, cf, of, true);
         r
     })
 }

@@ -59,7 +59,10 @@ impl Ctx<'_> {
                     ones(n)
                 }
             }
-            Target::Mmio { id, offset } => self.bus.mmio_read(id, offset, n as u8) as u32 & ones(n),
+            Target::Mmio { id, offset } => {
+                self.io_done = true;
+                self.bus.mmio_read(id, offset, n as u8) as u32 & ones(n)
+            }
             Target::None => ones(n),
         }
     }
@@ -80,7 +83,11 @@ impl Ctx<'_> {
                     }
                 }
             }
-            Target::Mmio { id, offset } => self.bus.mmio_write(id, offset, n as u8, v as u64),
+            Target::Mmio { id, offset } => {
+                self.io_done = true;
+                self.end_block = true;
+                self.bus.mmio_write(id, offset, n as u8, v as u64)
+            }
             Target::Rom { .. } | Target::None => {}
         }
     }
@@ -98,6 +105,22 @@ impl Ctx<'_> {
     /// Translate a linear address, filling the TLB. `user` selects CPL-3
     /// rights.
     pub fn translate(&mut self, lin: u32, intent: Intent, user: bool) -> Res<u32> {
+        let page = lin & !0xFFF;
+        let set = user as usize;
+        if intent == Intent::Fetch {
+            let ci = Tlb::code_index(lin);
+            let e = self.tlb.code[set][ci];
+            if e.lin == page {
+                return Ok(e.phys | (lin & 0xFFF));
+            }
+            let phys = self.translate_data(lin, Intent::Fetch, user)?;
+            self.tlb.code[set][ci] = self.tlb.sets[set][Tlb::index(lin)];
+            return Ok(phys);
+        }
+        self.translate_data(lin, intent, user)
+    }
+
+    fn translate_data(&mut self, lin: u32, intent: Intent, user: bool) -> Res<u32> {
         let page = lin & !0xFFF;
         let set = user as usize;
         let idx = Tlb::index(lin);

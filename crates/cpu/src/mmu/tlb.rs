@@ -6,7 +6,10 @@
 pub const NO_TAG: u32 = 1;
 
 /// Number of entries per set (direct-mapped by linear page number).
-pub const TLB_SETS: usize = 256;
+pub const TLB_SETS: usize = 512;
+/// Entries of the instruction-fetch TLB, kept apart so that code and the
+/// data it works on do not evict each other (as real CPUs split I/D TLBs).
+pub const ITLB_SETS: usize = 64;
 
 /// Entry flags.
 pub mod flag {
@@ -51,6 +54,8 @@ impl TlbEntry {
 #[derive(Clone, Debug)]
 pub struct Tlb {
     pub sets: [[TlbEntry; TLB_SETS]; 2],
+    /// Instruction fetches, by the same user/supervisor split.
+    pub code: [[TlbEntry; ITLB_SETS]; 2],
     /// Generation of the physical map the entries were filled under.
     pub map_generation: u64,
 }
@@ -59,6 +64,7 @@ impl Default for Tlb {
     fn default() -> Self {
         Self {
             sets: [[TlbEntry::EMPTY; TLB_SETS]; 2],
+            code: [[TlbEntry::EMPTY; ITLB_SETS]; 2],
             map_generation: 0,
         }
     }
@@ -70,9 +76,17 @@ impl Tlb {
         (lin >> 12) as usize & (TLB_SETS - 1)
     }
 
+    #[inline]
+    pub fn code_index(lin: u32) -> usize {
+        (lin >> 12) as usize & (ITLB_SETS - 1)
+    }
+
     /// Drop everything (CR0/CR4 paging changes, A20, map changes).
     pub fn flush_all(&mut self) {
         for set in &mut self.sets {
+            set.fill(TlbEntry::EMPTY);
+        }
+        for set in &mut self.code {
             set.fill(TlbEntry::EMPTY);
         }
     }
@@ -80,21 +94,29 @@ impl Tlb {
     /// Drop non-global entries (a CR3 load); global ones too unless
     /// `keep_global`.
     pub fn flush(&mut self, keep_global: bool) {
-        for set in &mut self.sets {
-            for e in set.iter_mut() {
-                if !keep_global || e.flags & flag::GLOBAL == 0 {
-                    *e = TlbEntry::EMPTY;
-                }
+        for e in self
+            .sets
+            .iter_mut()
+            .flatten()
+            .chain(self.code.iter_mut().flatten())
+        {
+            if !keep_global || e.flags & flag::GLOBAL == 0 {
+                *e = TlbEntry::EMPTY;
             }
         }
     }
 
     /// INVLPG: drop the entries for the page holding `lin`.
     pub fn flush_page(&mut self, lin: u32) {
-        let i = Self::index(lin);
+        let (i, ci) = (Self::index(lin), Self::code_index(lin));
         for set in &mut self.sets {
             if set[i].lin == lin & !0xFFF {
                 set[i] = TlbEntry::EMPTY;
+            }
+        }
+        for set in &mut self.code {
+            if set[ci].lin == lin & !0xFFF {
+                set[ci] = TlbEntry::EMPTY;
             }
         }
     }

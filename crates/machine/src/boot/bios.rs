@@ -12,7 +12,7 @@ pub const LOW_WINDOW: usize = 128 << 10;
 /// Map `rom`. Errors describe a size that cannot be a PC firmware image.
 pub fn map(mem: &mut GuestMemory, rom: Vec<u8>) -> Result<(), String> {
     let len = rom.len();
-    if len == 0 || len % 4096 != 0 || len > MAX_ROM {
+    if len == 0 || !len.is_multiple_of(4096) || len > MAX_ROM {
         return Err(format!(
             "a firmware image must be a non-empty multiple of 4 KiB up to {} MiB; this one has {len} bytes",
             MAX_ROM >> 20

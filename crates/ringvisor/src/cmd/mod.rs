@@ -1,5 +1,6 @@
 //! Subcommands.
 
+pub mod bench;
 pub mod initramfs;
 pub mod run;
 pub mod sst;

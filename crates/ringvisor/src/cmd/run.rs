@@ -66,10 +66,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
         (None, Some(b)) => Firmware::Bios { rom: b.clone() },
         (None, None) => bail!("nothing to boot: give --kernel FILE or --bios FILE"),
     };
-    if let Some(t) = a.timeout {
-        if !(t.is_finite() && t > 0.0) {
-            bail!("--timeout must be a positive number of seconds");
-        }
+    if let Some(t) = a.timeout
+        && !(t.is_finite() && t > 0.0)
+    {
+        bail!("--timeout must be a positive number of seconds");
     }
     console::check_stdio(&[&a.serial, &a.debugcon])?;
     let config = Config {
