@@ -42,6 +42,11 @@ pub struct Board {
     pub requests: Requests,
     /// A20 as the keyboard controller and port 0x92 set it together.
     pub a20: bool,
+    /// The PIC's INTR output as last computed, and what it depended on:
+    /// recomputed only when a line changed or the PIC was accessed, since
+    /// the engine asks at every block boundary.
+    intr_cache: Option<bool>,
+    intr_levels: u32,
     /// Counters for statistics.
     pub port_reads: u64,
     pub port_writes: u64,
@@ -69,6 +74,8 @@ impl Board {
             debugcon_port,
             requests: Requests::default(),
             a20: true,
+            intr_cache: None,
+            intr_levels: 0,
             port_reads: 0,
             port_writes: 0,
         }
@@ -102,10 +109,14 @@ impl Board {
         self.fpu_irq.set_level(false);
         self.requests = Requests::default();
         self.a20 = true;
+        self.intr_cache = None;
     }
 
     /// The device owning `port`, if any.
     fn device(&mut self, port: u16) -> Option<&mut dyn PortIo> {
+        if matches!(port, 0x20 | 0x21 | 0xA0 | 0xA1 | 0x4D0 | 0x4D1) {
+            self.intr_cache = None;
+        }
         Some(match port {
             0x20 | 0x21 | 0xA0 | 0xA1 | 0x4D0 | 0x4D1 => &mut self.pic,
             0x40..=0x43 | 0x61 => &mut self.pit,
@@ -192,10 +203,20 @@ impl Bus for Board {
     }
 
     fn interrupt_pending(&mut self) -> bool {
-        self.pic.interrupt_output()
+        let levels = self.lines.levels();
+        if let Some(v) = self.intr_cache {
+            if levels == self.intr_levels && self.lines.peek_rising_edges() == 0 {
+                return v;
+            }
+        }
+        self.intr_levels = levels;
+        let v = self.pic.interrupt_output();
+        self.intr_cache = Some(v);
+        v
     }
 
     fn acknowledge_interrupt(&mut self) -> u8 {
+        self.intr_cache = None;
         self.pic.acknowledge()
     }
 
@@ -217,6 +238,6 @@ impl Bus for Board {
 impl Board {
     /// Whether the PIC asserts INTR right now (for the idle loop).
     pub fn interrupt_pending_now(&mut self) -> bool {
-        self.pic.interrupt_output()
+        self.interrupt_pending()
     }
 }

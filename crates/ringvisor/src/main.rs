@@ -38,7 +38,30 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One clear line (clap's first), status 1 like every other
+            // user error.
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("ringvisor: {first} (see ringvisor --help)");
+            return ExitCode::from(1);
+        }
+    };
     let result = match cli.command {
         Command::Run(a) => cmd::run::run(*a),
         Command::Initramfs(a) => cmd::initramfs::run(a),
