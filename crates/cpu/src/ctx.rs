@@ -33,6 +33,8 @@ pub struct Ctx<'a> {
     pub last_vector: Option<u8>,
     /// Vector of the first event delivered in this run.
     pub first_vector: Option<u8>,
+    /// Data breakpoints (DR6 B0-B3 bits) hit by the current instruction.
+    pub data_breakpoints: u32,
 }
 
 impl<'a> Ctx<'a> {
@@ -54,6 +56,7 @@ impl<'a> Ctx<'a> {
             pending_trap: None,
             last_vector: None,
             first_vector: None,
+            data_breakpoints: 0,
         }
     }
 }

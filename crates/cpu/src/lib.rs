@@ -6,6 +6,7 @@
 pub mod bus;
 pub mod cpuid;
 pub mod ctx;
+pub mod debug;
 pub mod exception;
 pub mod exit;
 pub mod flags;

@@ -241,22 +241,43 @@ fn step_single(c: &mut Ctx, cache: &mut DecodeCache, stats: &mut Stats) -> u64 {
     };
     let start = c.s.eip;
     c.s.eip = start.wrapping_add(insn.len as u32);
+    // Whether the instruction itself delivers an interrupt (INT n, INT3,
+    // INTO, INT1): `last_vector` is set by every delivery.
+    let before = if tf { c.last_vector.take() } else { None };
     if let Err(e) = (insn.exec)(c, &insn) {
         c.s.eip = start;
         c.raise(e);
         return 0;
     }
     c.s.eflags_rest &= !fl::RF;
-    if tf {
-        // The single-step trap after the instruction (SDM vol. 3, 17.3.1.4).
+    // MOV SS and POP SS inhibit the single-step trap as well as
+    // interrupts until the next instruction has run (SDM vol. 3, 6.8.3).
+    if tf && c.last_vector.is_none() && !loads_ss(&insn) {
+        // The single-step trap after the instruction (SDM vol. 3, 17.3.1.4);
+        // not after one that delivered an interrupt, whose gate cleared
+        // TF (the AMD host reports the #BP of INT3, no #DB).
+        c.last_vector = before;
         c.s.dr[6] |= x86::cr::dr6::BS;
         c.pending_trap
             .get_or_insert(Exception::new(x86::exception::DB));
+    } else if c.last_vector.is_none() {
+        c.last_vector = before;
     }
     if let Some(t) = c.pending_trap.take() {
         c.raise(t);
     }
     1
+}
+
+/// MOV SS or POP SS: the instructions whose interrupt shadow also holds
+/// back debug exceptions.
+fn loads_ss(insn: &Insn) -> bool {
+    use iced_x86::Code as C;
+    match insn.iced_code() {
+        C::Popw_SS | C::Popd_SS => true,
+        C::Mov_Sreg_rm16 | C::Mov_Sreg_r32m16 => insn.r0 as usize == sreg::SS,
+        _ => false,
+    }
 }
 
 /// Decode and cache the block at physical `phys` (code from RAM or ROM);

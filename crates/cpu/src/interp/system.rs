@@ -365,6 +365,8 @@ fn mov_dr_r(c: &mut Ctx, i: &Insn) -> Res {
         7 => (v & 0xFFFF_2FFF) | dr7::FIXED1,
         _ => v,
     };
+    // Data breakpoints keep their pages off the TLB's fast path.
+    c.tlb.flush_all();
     c.end_block = true;
     Ok(())
 }

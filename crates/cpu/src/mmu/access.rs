@@ -152,6 +152,9 @@ impl Ctx<'_> {
     /// Decide whether an entry's page may be read or written straight in
     /// RAM.
     fn fill_fast_tags(&self, e: &mut super::TlbEntry) {
+        if self.page_has_data_breakpoint(e.lin) {
+            return;
+        }
         let r = self.mem.map.lookup(e.phys as u64, Access::Read);
         if let Target::Ram(off) = r.target
             && r.run >= 4096
@@ -200,6 +203,7 @@ impl Ctx<'_> {
 
     #[inline(never)]
     pub fn read_lin_slow(&mut self, lin: u32, n: u32, user: bool) -> Res<u32> {
+        self.note_data_access(lin, n, false);
         let off = lin & 0xFFF;
         if off + n <= 0x1000 {
             let p = self.translate(lin, Intent::Read, user)?;
@@ -223,6 +227,7 @@ impl Ctx<'_> {
 
     #[inline(never)]
     pub fn write_lin_slow(&mut self, lin: u32, n: u32, v: u32, user: bool) -> Res {
+        self.note_data_access(lin, n, true);
         let off = lin & 0xFFF;
         if off + n <= 0x1000 {
             let p = self.translate(lin, Intent::Write, user)?;
@@ -256,22 +261,26 @@ impl Ctx<'_> {
     }
 
     /// Check that `n` bytes at `lin` may be written, without writing
-    /// (instructions that must fault before changing any state).
+    /// (instructions that must fault before changing any state). When the
+    /// bytes cross into the next page, that page is checked at its first
+    /// byte, so a page fault there reports that address in CR2 (as the
+    /// hardware does).
     pub fn probe_write_lin(&mut self, lin: u32, n: u32, user: bool) -> Res {
         self.translate(lin, Intent::Write, user)?;
         let last = lin.wrapping_add(n - 1);
         if last & !0xFFF != lin & !0xFFF {
-            self.translate(last, Intent::Write, user)?;
+            self.translate(last & !0xFFF, Intent::Write, user)?;
         }
         Ok(())
     }
 
-    /// Check that `n` bytes at `lin` may be read.
+    /// Check that `n` bytes at `lin` may be read (CR2 as for
+    /// [`Self::probe_write_lin`]).
     pub fn probe_read_lin(&mut self, lin: u32, n: u32, user: bool) -> Res {
         self.translate(lin, Intent::Read, user)?;
         let last = lin.wrapping_add(n - 1);
         if last & !0xFFF != lin & !0xFFF {
-            self.translate(last, Intent::Read, user)?;
+            self.translate(last & !0xFFF, Intent::Read, user)?;
         }
         Ok(())
     }
