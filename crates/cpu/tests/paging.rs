@@ -151,6 +151,8 @@ fn user_access_after_supervisor_access_is_still_checked() {
     m.set_pte(PAGE, PAGE | P | RW);
     m.code(|a| {
         a.mov(eax, dword_ptr(PAGE))?;
+        a.mov(ebx, DATA3 as u32)?;
+        a.mov(ds, bx)?; // a DPL-3 DS survives the IRET to ring 3
         a.push(DATA3 as i32)?;
         a.push(STACK3 as i32)?;
         a.push(2)?;
@@ -173,6 +175,8 @@ fn user_write_after_supervisor_write_is_still_checked() {
     m.set_pte(PAGE, PAGE | P | US); // read-only for the user
     m.code(|a| {
         a.mov(dword_ptr(PAGE), eax)?; // supervisor, WP=0: allowed
+        a.mov(ebx, DATA3 as u32)?;
+        a.mov(ds, bx)?; // a DPL-3 DS survives the IRET to ring 3
         a.push(DATA3 as i32)?;
         a.push(STACK3 as i32)?;
         a.push(2)?;
@@ -532,7 +536,7 @@ fn page_fault_while_delivering_page_fault_is_double_fault() {
     one(&mut m, |a| a.mov(eax, dword_ptr(PAGE)));
     m.expect_err(vec::DF, 0);
     assert_eq!(m.interp.stats.first_vector, Some(vec::PF));
-    assert_eq!(m.cpu.cr2, 0x2_0000 + 0, "CR2 from the second fault");
+    assert_eq!(m.cpu.cr2, 0x2_0000, "CR2 from the second fault");
 }
 
 #[test]
@@ -540,9 +544,7 @@ fn page_fault_while_delivering_gp_is_serial() {
     let mut m = paged();
     // The #GP gate at the end of an unmapped page, the #PF gate at the
     // start of the next (mapped) one.
-    let base = 0x2_0000 - 13 * 8 - 0x1000 + 0x1000 - 8 + 8;
-    let base = base - 0x1000 + 0xFF8 - 0xFF8;
-    let base = 0x1_F000 + 0xFF8 - 13 * 8;
+    let base = 0x1_FFF8 - 13 * 8;
     let idt: Vec<u8> = m.read(IDT, 0x800);
     m.write(base, &idt);
     m.cpu.idtr.base = base;
@@ -580,16 +582,8 @@ fn enabling_paging_from_code() {
 #[test]
 fn self_modifying_code_in_the_same_block() {
     let mut m = Machine::new();
-    let l = m.code(|a| {
-        let mut target = a.create_label();
-        a.mov(byte_ptr(0), 0)?; // placeholder, patched below
-        a.set_label(&mut target)?;
-        a.mov(ebx, 0x11u32)?;
-        a.hlt()?;
-        Ok(vec![target])
-    });
-    // Re-assemble with the real address of the immediate.
-    let imm = l[0] + 1;
+    // MOV byte [abs32], imm8 is 7 bytes: the next MOV's immediate is at +8.
+    let imm = CODE + 8;
     m.code(|a| {
         a.mov(byte_ptr(imm), 0x42)?;
         a.mov(ebx, 0x11u32)?;
@@ -634,16 +628,8 @@ fn self_modifying_code_through_alias_within_the_running_block() {
     m.set_pte(PAGE, 0x30_0000 | P | RW);
     m.set_pte(PAGE2, 0x30_0000 | P | RW);
     // At PAGE: patch the next instruction's immediate through the alias.
-    let (code, l) = asm(32, PAGE, |a| {
-        let mut next = a.create_label();
-        a.mov(byte_ptr(0), 0)?;
-        a.set_label(&mut next)?;
-        a.mov(ebx, 0x11u32)?;
-        a.hlt()?;
-        Ok(vec![next])
-    });
-    let imm_alias = l[0] + 1 - PAGE + PAGE2;
-    let _ = code;
+    // MOV byte [abs32], imm8 is 7 bytes: the next MOV's immediate is at +8.
+    let imm_alias = PAGE2 + 8;
     let (code, _) = asm(32, PAGE, |a| {
         a.mov(byte_ptr(imm_alias), 0x42)?;
         a.mov(ebx, 0x11u32)?;
@@ -654,4 +640,42 @@ fn self_modifying_code_through_alias_within_the_running_block() {
     m.cpu.eip = PAGE;
     m.expect_done();
     assert_eq!(m.ebx(), 0x42);
+}
+
+#[test]
+fn user_fetch_from_not_present_page() {
+    let mut m = paged();
+    m.set_pte(PAGE, 0);
+    m.code(|a| {
+        a.mov(eax, PAGE)?;
+        a.jmp(eax)?;
+        Ok(vec![])
+    });
+    m.ring3(CODE);
+    m.expect_err(vec::PF, 4);
+}
+
+#[test]
+fn rep_stos_over_the_following_instructions() {
+    // The string store overwrites the code right after it: the new bytes
+    // (NOPs) are what executes.
+    let mut m = Machine::new();
+    // CLD (1) + MOV EDI (5) + MOV ECX (5) + MOV AL (2) + REP STOSB (2):
+    // the MOV EBX is at CODE + 15.
+    let l = m.code(|a| {
+        let mut target = a.create_label();
+        a.cld()?;
+        a.mov(edi, CODE + 15)?;
+        a.mov(ecx, 5u32)?;
+        a.mov(al, 0x90u32)?;
+        a.rep().stosb()?;
+        a.set_label(&mut target)?;
+        a.mov(ebx, 0x11u32)?;
+        a.hlt()?;
+        Ok(vec![target])
+    });
+    assert_eq!(l[0], CODE + 15);
+    m.expect_done();
+    assert_eq!(m.ebx(), 0, "the MOV was overwritten before it ran");
+    assert_eq!(m.read(CODE + 15, 5), [0x90; 5]);
 }

@@ -867,3 +867,156 @@ fn iret_16bit_same_level() {
     assert_eq!((m.ebx(), m.ecx()), (5, 6));
     assert_eq!(m.esp(), STACK0_INIT);
 }
+
+#[test]
+fn interrupt_on_16bit_stack_wraps_sp_and_keeps_esp_high_half() {
+    let mut m = Machine::new();
+    m.set_desc(SEL_A, seg_desc(0x5_0000, 0xFFFF, acc::DATA0, BYTE16));
+    let at = m.code(|a| {
+        let mut at = a.create_label();
+        a.mov(ax, SEL_A as u32)?;
+        a.mov(ss, ax)?;
+        a.mov(esp, 0xDEAD_0004u32)?;
+        a.set_label(&mut at)?;
+        a.int(0x40)?;
+        Ok(vec![at])
+    })[0];
+    let f = m.expect_int(0x40);
+    assert_eq!(m.esp(), 0xDEAD_FFF8, "SP wrapped, the high half kept");
+    assert_eq!(f.eip, at + 2);
+    assert_eq!(m.r32(0x5_FFF8), at + 2);
+    assert_eq!(m.r32(0x5_0000), f.eflags, "EFLAGS pushed at SP 0");
+}
+
+#[test]
+fn external_interrupt_with_bad_gate_target_sets_ext() {
+    let mut m = Machine::new();
+    m.set_idt(0x30, gate_desc(DATA0, 0, gate::INT32, 0, 0));
+    m.code(|a| {
+        a.nop()?;
+        Ok(vec![])
+    });
+    m.set_flag(fl::IF, true);
+    m.bus.irq = Some(0x30);
+    m.expect_gp(DATA0 as u32 | 1);
+}
+
+#[test]
+fn rf_is_cleared_after_the_restarted_instruction() {
+    // A #GP handler that fixes DS and returns: the IRET loads RF from the
+    // fault frame, the restarted instruction completes and RF clears.
+    let mut m = Machine::new();
+    m.set_handler(vec::GP, HANDLER, gate::INT32, 0);
+    m.code_at(HANDLER, |a| {
+        a.mov(ax, DATA0 as u32)?;
+        a.mov(ds, ax)?;
+        a.add(esp, 4)?;
+        a.iretd()?;
+        Ok(vec![])
+    });
+    m.code(|a| {
+        a.xor(eax, eax)?;
+        a.mov(ds, ax)?;
+        a.mov(ebx, dword_ptr(DATA))?; // #GP, then restarted
+        a.pushfd()?;
+        a.pop(ecx)?;
+        a.hlt()?;
+        Ok(vec![])
+    });
+    m.w32(DATA, 0x600D);
+    m.expect_done();
+    assert_eq!(m.ebx(), 0x600D);
+    assert_eq!(m.ecx() & fl::RF, 0);
+}
+
+#[test]
+fn iret_to_16bit_outer_stack_loads_only_sp() {
+    // The high word of ESP keeps the ring-0 value: the leak Linux's ESPFIX
+    // hides.
+    let mut m = Machine::new();
+    m.set_desc(SEL_A, seg_desc(0, 0xFFFF, acc::DATA3, BYTE16));
+    m.set_gate_dpl(0x80, 3);
+    m.code(|a| {
+        a.mov(esp, 0x0001_8800u32)?;
+        a.push((SEL_A | 3) as i32)?;
+        a.push(0x1234_5678)?;
+        a.push(2)?;
+        a.push(CODE3 as i32)?;
+        a.push(USER as i32)?;
+        a.iretd()?;
+        Ok(vec![])
+    });
+    m.code_at(USER, |a| {
+        a.int(0x80)?;
+        Ok(vec![])
+    });
+    let f = m.expect_int(0x80);
+    assert_eq!(f.ss, (SEL_A | 3) as u32);
+    assert_eq!(f.esp, 0x0001_5678);
+}
+
+#[test]
+fn retf_to_16bit_outer_stack_loads_only_sp() {
+    let mut m = Machine::new();
+    m.set_desc(SEL_A, seg_desc(0, 0xFFFF, acc::DATA3, BYTE16));
+    m.set_gate_dpl(0x80, 3);
+    m.code(|a| {
+        a.mov(esp, 0x0001_8800u32)?;
+        a.push((SEL_A | 3) as i32)?;
+        a.push(0x1234_5678)?;
+        a.push(CODE3 as i32)?;
+        a.push(USER as i32)?;
+        a.retf()?;
+        Ok(vec![])
+    });
+    m.code_at(USER, |a| {
+        a.int(0x80)?;
+        Ok(vec![])
+    });
+    let f = m.expect_int(0x80);
+    assert_eq!(f.esp, 0x0001_5678);
+}
+
+#[test]
+fn interrupt_between_rep_iterations_pushes_rf() {
+    let mut m = Machine::new();
+    let l = m.code(|a| {
+        let mut rep = a.create_label();
+        a.cld()?;
+        a.mov(edi, 0x10_0000u32)?;
+        a.mov(ecx, 50_000u32)?;
+        a.set_label(&mut rep)?;
+        a.rep().stosb()?;
+        a.hlt()?;
+        Ok(vec![rep])
+    });
+    m.set_flag(fl::IF, true);
+    assert_eq!(m.run_for(4), Exit::Budget);
+    assert_eq!(m.cpu.eip, l[0], "still in the REP STOSB");
+    m.bus.irq = Some(0x30);
+    let f = m.expect_int(0x30);
+    assert_eq!(f.eip, l[0]);
+    assert_ne!(f.eflags & fl::RF, 0, "RF pushed set between iterations");
+    assert!(m.ecx() > 0 && m.ecx() < 50_000);
+}
+
+#[test]
+fn interrupt_after_the_last_rep_iteration_pushes_no_rf() {
+    let mut m = Machine::new();
+    let l = m.code(|a| {
+        let mut after = a.create_label();
+        a.cld()?;
+        a.mov(edi, 0x10_0000u32)?;
+        a.mov(ecx, 3u32)?;
+        a.rep().stosb()?;
+        a.set_label(&mut after)?;
+        a.hlt()?;
+        Ok(vec![after])
+    });
+    m.set_flag(fl::IF, true);
+    assert_eq!(m.run_for(4), Exit::Budget);
+    m.bus.irq = Some(0x30);
+    let f = m.expect_int(0x30);
+    assert_eq!(f.eip, l[0]);
+    assert_eq!(f.eflags & fl::RF, 0);
+}

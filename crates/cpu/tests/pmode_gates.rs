@@ -723,3 +723,34 @@ fn retf_to_outer_level_loads_ss_esp_and_cpl() {
     assert_eq!(f.ss, DATA3 as u32);
     assert_eq!(m.esp(), STACK0 - 20, "ring-0 stack from the TSS again");
 }
+
+#[test]
+fn call_from_16bit_code_through_32bit_gate_pushes_dwords() {
+    let mut m = Machine::new();
+    m.set_desc(GATE, call_gate(CODE0, CALLEE, 0, 0));
+    callee_halts(&mut m);
+    let ret = m.code16_at(LOW, LOW, |a| {
+        let mut ret = a.create_label();
+        a.call_far(GATE, 0)?; // 16-bit operand size
+        a.set_label(&mut ret)?;
+        a.hlt()?;
+        Ok(vec![ret])
+    })[0];
+    far(&mut m, false, CODE0_16, LOW);
+    m.expect_done();
+    assert_eq!(m.esp(), STACK0_INIT - 8, "the gate's size decides");
+    assert_eq!(m.stack(0), ret);
+    assert_eq!(m.stack(1), CODE0_16 as u32);
+}
+
+#[test]
+fn retf16_to_16bit_code_checks_its_limit() {
+    let mut m = Machine::new();
+    m.code(|a| {
+        a.push(CODE0_16 as i32)?;
+        a.push(0x1_0000)?; // beyond the 64 KiB limit
+        a.retf()?;
+        Ok(vec![])
+    });
+    m.expect_gp(0);
+}

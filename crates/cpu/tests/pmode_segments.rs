@@ -1,9 +1,11 @@
 //! Segment-register loads and segment-limit/type checks in protected mode.
 //!
-//! SDM vol. 3: 3.4.2-3.4.5 (selectors, descriptors, the accessed bit),
-//! 5.3-5.6 (limit checking incl. expand-down, type checking, privilege
-//! checks for data and stack segments), 5.10.? (null selectors); vol. 2 MOV
-//! (segment register), POP, LDS/LES/LFS/LGS/LSS "Protected Mode Exceptions".
+//! SDM vol. 3: 3.4.2-3.4.5 (selectors, the null selector, descriptors, the
+//! accessed bit, LDTs), 3.4.3 (linear address wrap), 5.3-5.6 (limit checking
+//! incl. expand-down and the code-segment limit, type checking, null
+//! selector checking 5.4.1, privilege checks for data and stack segments);
+//! vol. 2: MOV (segment register), POP, LDS/LES/LFS/LGS/LSS, JMP/CALL/RET
+//! near "Protected Mode Exceptions".
 
 mod common;
 
@@ -12,7 +14,6 @@ use cpu::state::sreg;
 use iced_x86::code_asm::*;
 
 const SEL_A: u16 = FREE; // 0x80
-const SEL_B: u16 = FREE + 8; // 0x88
 
 /// Load `sel` into DS (through AX) and halt; returns the address of the
 /// MOV.
@@ -616,4 +617,101 @@ fn data_segment_selector_rpl_is_kept() {
     m.ring3(CODE);
     m.expect_int(0x80);
     assert_eq!(m.sel(sreg::DS), DATA3 & !3, "RPL 0 < CPL 3 is allowed");
+}
+
+// ---- the code segment limit ------------------------------------------------
+
+/// A ring-0 code segment whose limit ends 0x40 bytes into CODE.
+const LIMIT: u32 = CODE + 0x3F;
+
+fn limited_cs(m: &mut Machine) {
+    m.set_desc(SEL_A, seg_desc(0, LIMIT, acc::CODE0, BYTE32));
+    m.load_seg(sreg::CS, SEL_A);
+}
+
+#[test]
+fn near_jump_beyond_cs_limit_faults_at_the_jump() {
+    let mut m = Machine::new();
+    let l = m.code(|a| {
+        let mut at = a.create_label();
+        a.mov(eax, LIMIT + 1)?;
+        a.set_label(&mut at)?;
+        a.jmp(eax)?;
+        Ok(vec![at])
+    });
+    limited_cs(&mut m);
+    let f = m.expect_gp(0);
+    assert_eq!(f.eip, l[0]);
+}
+
+#[test]
+fn near_call_beyond_cs_limit_faults_without_push() {
+    let mut m = Machine::new();
+    let l = m.code(|a| {
+        let mut at = a.create_label();
+        a.mov(eax, LIMIT + 1)?;
+        a.set_label(&mut at)?;
+        a.call(eax)?;
+        Ok(vec![at])
+    });
+    limited_cs(&mut m);
+    let f = m.expect_gp(0);
+    assert_eq!(f.eip, l[0]);
+    assert_eq!(m.esp(), STACK0_INIT - 16, "only the #GP frame was pushed");
+}
+
+#[test]
+fn near_ret_beyond_cs_limit_faults_at_the_ret() {
+    let mut m = Machine::new();
+    let l = m.code(|a| {
+        let mut at = a.create_label();
+        a.push(LIMIT as i32 + 1)?;
+        a.set_label(&mut at)?;
+        a.ret()?;
+        Ok(vec![at])
+    });
+    limited_cs(&mut m);
+    let f = m.expect_gp(0);
+    assert_eq!(f.eip, l[0]);
+    assert_eq!(m.stack(4), LIMIT + 1, "the return address is still there");
+}
+
+#[test]
+fn instruction_crossing_cs_limit_faults_at_its_start() {
+    let mut m = Machine::new();
+    // NOPs up to 2 bytes before the limit, then a 5-byte MOV.
+    let start = LIMIT - 1;
+    m.write(CODE, &vec![0x90; (start - CODE) as usize]);
+    m.write(start, &[0xB8, 1, 2, 3, 4]);
+    limited_cs(&mut m);
+    let f = m.expect_gp(0);
+    assert_eq!(f.eip, start);
+}
+
+#[test]
+fn execution_up_to_the_last_byte_of_cs_is_fine() {
+    let mut m = Machine::new();
+    let start = LIMIT - 4;
+    m.write(CODE, &vec![0x90; (start - CODE) as usize]);
+    m.write(start, &[0xB8, 1, 2, 3, 4]); // ends exactly at the limit
+    limited_cs(&mut m);
+    let f = m.expect_gp(0);
+    assert_eq!(f.eip, LIMIT + 1, "the fault is the fetch after the MOV");
+    assert_eq!(m.eax(), 0x0403_0201);
+}
+
+#[test]
+fn linear_address_wraps_at_4gib() {
+    let mut m = Machine::new();
+    m.set_desc(SEL_A, seg_desc(0xFFFF_F000, 0xFFFFF, acc::DATA0, G32));
+    m.w32(DATA, 0x1357_9BDF);
+    m.code(|a| {
+        a.mov(ax, SEL_A as u32)?;
+        a.mov(es, ax)?;
+        a.mov(ebx, dword_ptr(DATA + 0x1000).es())?;
+        a.hlt()?;
+        Ok(vec![])
+    });
+    m.expect_done();
+    assert_eq!(m.ebx(), 0x1357_9BDF);
 }

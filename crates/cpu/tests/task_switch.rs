@@ -660,3 +660,119 @@ fn lldt_rules() {
     });
     m.expect_err(vec::NP, LDT_SEL as u32);
 }
+
+#[test]
+fn call_through_task_gate_from_ring3_and_iret_back() {
+    let mut m = Machine::new();
+    setup(&mut m);
+    m.set_gate_dpl(0x80, 3);
+    m.code_at(TASK2, |a| {
+        a.mov(ebx, 0x99u32)?;
+        a.iretd()?;
+        Ok(vec![])
+    });
+    m.code(|a| {
+        a.call_far(TASK_GATE | 3, 0)?;
+        a.int(0x80)?;
+        Ok(vec![])
+    });
+    m.ring3(CODE);
+    let f = m.expect_int(0x80);
+    assert_eq!(f.cs, CODE3 as u32, "back in ring 3");
+    assert_eq!(f.ss, DATA3 as u32);
+    assert_eq!(f.esp, STACK3);
+    assert_eq!(m.cpu.tr.selector, TSS_SEL);
+    assert_eq!(m.r32(TSS2 + 0x34), 0x99, "task 2 ran");
+}
+
+#[test]
+fn tss_selector_in_ldt_is_gp() {
+    let mut m = Machine::new();
+    setup(&mut m);
+    let ldt = DATA + 0x400;
+    m.w64(ldt, seg_desc(TSS2, 0x67, acc::TSS32, 0));
+    m.set_desc(LDT_SEL, seg_desc(ldt, 7, acc::LDT, 0));
+    m.code(|a| {
+        a.mov(ax, LDT_SEL as u32)?;
+        a.lldt(ax)?;
+        a.jmp_far(0x04, 0)?;
+        Ok(vec![])
+    });
+    m.expect_gp(0x04);
+}
+
+#[test]
+fn ltr_with_ldt_selector_is_gp() {
+    let mut m = Machine::new();
+    ltr(&mut m, 0x0C);
+    m.expect_gp(0x0C);
+}
+
+#[test]
+fn interrupt_task_gate_to_busy_tss_is_gp() {
+    // INT n through a task gate naming the running task.
+    let mut m = Machine::new();
+    setup(&mut m);
+    m.set_idt(0x41, gate_desc(TSS_SEL, 0, gate::TASK, 0, 0));
+    m.code(|a| {
+        a.int(0x41)?;
+        Ok(vec![])
+    });
+    m.expect_gp(TSS_SEL as u32);
+}
+
+#[test]
+fn exception_task_gate_to_busy_tss_is_gp_with_ext() {
+    let mut m = Machine::new();
+    setup(&mut m);
+    m.set_idt(vec::UD, gate_desc(TSS_SEL, 0, gate::TASK, 0, 0));
+    m.code(|a| {
+        a.ud2()?;
+        Ok(vec![])
+    });
+    m.expect_gp(TSS_SEL as u32 | 1);
+}
+
+#[test]
+fn v86_task_calls_a_task_and_is_resumed() {
+    // A virtual-8086 task reaches a ring-0 task through an IDT task gate
+    // (INT n with IOPL 3); the IRET back restores v86 mode and its
+    // segment registers from the TSS.
+    let mut m = Machine::new();
+    setup(&mut m);
+    m.set_idt(0x41, gate_desc(TSS2_SEL, 0, gate::TASK, 3, 0));
+    m.set_gate_dpl(0x40, 3);
+    m.code_at(TASK2, |a| {
+        a.iretd()?;
+        Ok(vec![])
+    });
+    // The v86 task: CS 0x2000, DS 0x4000.
+    let v86 = TSS4;
+    m.write(v86, &[0; 0x68]);
+    m.w32(v86 + 0x04, STACK0);
+    m.w32(v86 + 0x08, DATA0 as u32);
+    m.w32(v86 + 0x20, 0x100);
+    m.w32(v86 + 0x24, fl::VM | fl::IOPL | 2);
+    m.w32(v86 + 0x38, 0xFFF0);
+    for (k, sel) in [0x4000u16, 0x2000, 0x3000, 0x4000, 0, 0].iter().enumerate() {
+        m.w16(v86 + 0x48 + 4 * k as u32, *sel);
+    }
+    m.set_desc(SEL_A, seg_desc(v86, 0x67, acc::TSS32, 0));
+    m.w16(0x4_0010, 0x1357);
+    m.code16_at(0x2_0100, 0x100, |a| {
+        a.int(0x41)?;
+        a.mov(bx, word_ptr(0x10))?;
+        a.int(0x40)?;
+        Ok(vec![])
+    });
+    m.code(|a| {
+        a.jmp_far(SEL_A, 0)?;
+        Ok(vec![])
+    });
+    m.expect_int(0x40);
+    assert_eq!(m.ebx() & 0xFFFF, 0x1357, "DS reloaded as a v86 segment");
+    assert_eq!(m.stack(1), 0x2000, "interrupted CS");
+    assert_ne!(m.stack(2) & fl::VM, 0);
+    assert_eq!(m.cpu.tr.selector, SEL_A);
+    assert_ne!(m.r32(v86 + 0x24) & fl::VM, 0, "VM saved in the v86 TSS");
+}

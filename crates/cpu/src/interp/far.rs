@@ -124,7 +124,10 @@ impl Ctx<'_> {
             if call {
                 let ss = self.s.seg[sreg::SS];
                 let mut frame = Frame::new(ss, self.s.gpr[reg::ESP], Exception::ss(0), cpl == 3);
-                frame.check_room(self, 2, big)?;
+                // Only the first push is checked up front: when the second
+                // one faults, the CS slot has been written (ESP is not
+                // updated), as on the AMD host.
+                frame.check_room(self, 1, big)?;
                 if !cs.within_limit(off, 1) {
                     return Err(Exception::gp0());
                 }
@@ -248,7 +251,9 @@ impl Ctx<'_> {
         }
         let ss = self.s.seg[sreg::SS];
         let mut frame = Frame::new(ss, self.s.gpr[reg::ESP], Exception::ss(0), cpl == 3);
-        frame.check_room(self, 2, big)?;
+        // As for a direct far CALL: a fault on the second push leaves the
+        // first one written.
+        frame.check_room(self, 1, big)?;
         let cs = Segment::from_descriptor((sel & !3) | cpl as u16, with_accessed(d));
         if !cs.within_limit(off, 1) {
             return Err(Exception::gp0());

@@ -52,22 +52,26 @@ impl Frame {
 
     /// Check that `count` more pushes of a word (`big` false) or dword
     /// fit (before pushing any, so no memory changes either when the frame
-    /// does not fit). Pages are probed in push order, top first, so a page
-    /// fault reports the address of the first push that would fault, as
-    /// the processor's own sequence of pushes does.
+    /// does not fit). Each push is checked as the processor's own sequence
+    /// of pushes would check it, top first: a 16-bit stack pointer wraps
+    /// within the segment, and a page fault reports the address of the
+    /// first push that would fault.
     pub fn check_room(&self, c: &mut Ctx, count: u32, big: bool) -> Res {
         let n = if big { 4 } else { 2 };
-        let bytes = count * n;
         let m = self.mask();
-        let low = self.esp.wrapping_sub(bytes) & m;
-        if !self.seg.can_write(low, bytes) {
-            return Err(self.fault);
-        }
         let mut sp = self.esp;
         let mut probed = None;
         for _ in 0..count {
             sp = sp.wrapping_sub(n) & m;
+            if !self.seg.can_write(sp, n) {
+                return Err(self.fault);
+            }
             let lin = self.seg.base().wrapping_add(sp);
+            // Pushes at CPL 3 (far CALL) are alignment-checked like any
+            // other user access (#AC before #PF, as on the host).
+            if self.user && lin & (n - 1) != 0 && c.alignment_checking() {
+                return Err(Exception::with_error(x86::exception::AC, 0));
+            }
             let pages = (lin >> 12, lin.wrapping_add(n - 1) >> 12);
             if probed != Some(pages) {
                 c.probe_write_lin(lin, n, self.user)?;

@@ -148,9 +148,6 @@ impl Ctx<'_> {
             1
         };
         let idt_err = vector as u32 * 8 + 2 + ext;
-        if self.s.v86_mode() && event == Event::Software && self.s.iopl() < 3 {
-            return Err(Exception::gp0());
-        }
         if vector as u32 * 8 + 7 > self.s.idtr.limit {
             return Err(Exception::gp(idt_err));
         }
@@ -349,6 +346,11 @@ impl Ctx<'_> {
 }
 
 fn int_n(c: &mut Ctx, i: &Insn) -> Res {
+    // In virtual-8086 mode INT n (only INT n: not INT3, INTO or INT1) is
+    // IOPL-sensitive (SDM vol. 3, 20.2.7; vol. 2, INT n "Operation").
+    if c.s.v86_mode() && c.s.iopl() < 3 {
+        return Err(Exception::gp0());
+    }
     c.deliver(i.imm as u8, Event::Software, None)
 }
 

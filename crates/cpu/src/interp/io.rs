@@ -7,6 +7,7 @@ use crate::exception::{Exception, Res};
 use crate::flags::{W8, W16, W32, Width};
 use crate::state::reg;
 use iced_x86::Code;
+use x86::descriptor::sys;
 
 impl Ctx<'_> {
     /// Whether `size` bytes at `port` may be accessed: always in real mode
@@ -17,8 +18,10 @@ impl Ctx<'_> {
             return Ok(());
         }
         let tr = self.s.tr;
-        // Only a 32-bit TSS has a bitmap.
-        if tr.typ() & 0x7 != 0x1 || tr.typ() & 0x8 == 0 || tr.limit() < 103 {
+        // Only a 32-bit TSS has a bitmap. TR always holds a busy TSS, but
+        // accept both types of the 32-bit format.
+        let tss32 = matches!(tr.typ(), sys::TSS32_AVAIL | sys::TSS32_BUSY);
+        if !tss32 || tr.limit() < 0x67 {
             return Err(Exception::gp0());
         }
         let map = self.read_sys::<W16>(tr.base().wrapping_add(0x66))?;

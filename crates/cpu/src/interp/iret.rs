@@ -79,9 +79,12 @@ pub(super) fn iret<W: Width>(c: &mut Ctx, _: &Insn) -> Res {
         c.s.eip = eip;
         c.s.cpl = rpl;
         c.s.seg[sreg::SS] = ss_cache;
-        if ss_cache.db() || big {
+        if ss_cache.db() {
             c.s.gpr[reg::ESP] = if big { esp } else { esp & 0xFFFF };
         } else {
+            // A 16-bit stack segment loads only SP, even from a 32-bit
+            // IRET: the high word of ESP keeps the inner level's value
+            // (what Linux's ESPFIX works around), as RETF does.
             c.s.gpr[reg::ESP] = (c.s.gpr[reg::ESP] & 0xFFFF_0000) | (esp & 0xFFFF);
         }
         c.invalidate_data_segments();

@@ -146,6 +146,7 @@ fn run_loop(
         let n = if c.s.interrupt_shadow
             || c.s.eflags_rest & (fl::TF | fl::RF) != 0
             || left < MAX_BLOCK as i64
+            || c.breakpoints_enabled()
         {
             step_single(c, cache, stats)
         } else {
@@ -240,16 +241,38 @@ fn step_single(c: &mut Ctx, cache: &mut DecodeCache, stats: &mut Stats) -> u64 {
         Err(()) => return 0,
     };
     let start = c.s.eip;
+    if c.breakpoints_enabled() && c.s.eflags_rest & fl::RF == 0 {
+        let hit = c.instruction_breakpoint(c.s.seg[sreg::CS].base().wrapping_add(start));
+        if hit != 0 {
+            // An instruction breakpoint is a fault: before the instruction
+            // (its #DB pushes RF = 0; the handler sets RF to go on).
+            c.s.dr[6] = (c.s.dr[6] & !0xF) | hit;
+            c.raise(Exception::new(x86::exception::DB));
+            return 0;
+        }
+    }
+    c.data_breakpoints = 0;
     c.s.eip = start.wrapping_add(insn.len as u32);
     // Whether the instruction itself delivers an interrupt (INT n, INT3,
     // INTO, INT1): `last_vector` is set by every delivery.
     let before = if tf { c.last_vector.take() } else { None };
+    // RF is cleared at the start of the instruction (SDM vol. 3,
+    // 17.3.1.1), so an RF loaded by IRET or a task switch lasts until the
+    // next instruction starts, and the RF a repeated string instruction
+    // sets while unfinished reaches the frame of an event taken between
+    // its iterations.
+    c.s.eflags_rest &= !fl::RF;
     if let Err(e) = (insn.exec)(c, &insn) {
         c.s.eip = start;
         c.raise(e);
         return 0;
     }
-    c.s.eflags_rest &= !fl::RF;
+    if c.data_breakpoints != 0 {
+        // Data breakpoints are traps: after the instruction.
+        c.s.dr[6] = (c.s.dr[6] & !0xF) | c.data_breakpoints;
+        c.pending_trap
+            .get_or_insert(Exception::new(x86::exception::DB));
+    }
     // MOV SS and POP SS inhibit the single-step trap as well as
     // interrupts until the next instruction has run (SDM vol. 3, 6.8.3).
     if tf && c.last_vector.is_none() && !loads_ss(&insn) {

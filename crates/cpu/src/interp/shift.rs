@@ -129,9 +129,10 @@ fn shift_rm<W: Width, const OP: u8, const BY: u8>(c: &mut Ctx, i: &Insn) -> Res 
         _ => i.imm & 0x1F,
     };
     if count == 0 {
-        // No flags change and no write; the operand is still read.
-        c.rm0::<W>(i)?;
-        return Ok(());
+        // No flags change, but a memory operand is still read and written
+        // back: the hardware checks write access (a read-only page faults
+        // with W = 1 in the error code, as the AMD host shows).
+        return c.modify_rm0::<W>(i, |_, a| a);
     }
     c.modify_rm0::<W>(i, |c, a| shift::<W, OP>(c, a, count))
 }
@@ -151,8 +152,8 @@ fn shxd<W: Width, const LEFT: bool, const BY: u8>(c: &mut Ctx, i: &Insn) -> Res 
         i.imm & 0x1F
     };
     if count == 0 {
-        c.rm0::<W>(i)?;
-        return Ok(());
+        // As for the other shifts: a read-modify-write that changes nothing.
+        return c.modify_rm0::<W>(i, |_, a| a);
     }
     let src = c.reg::<W>(i.r1);
     c.modify_rm0::<W>(i, |c, a| {

@@ -123,17 +123,19 @@ fn pusha<W: Width>(c: &mut Ctx, _: &Insn) -> Res {
     Ok(())
 }
 
+/// POPA: the eight slots are read in order (EDI first; the ESP slot is
+/// read and discarded) and each register is loaded as its slot is read.
+/// A fault on a later slot leaves the registers already loaded changed and
+/// ESP unchanged — what the AMD Zen host does (the SDM does not say; the
+/// instruction restarts correctly either way).
 fn popa<W: Width>(c: &mut Ctx, _: &Insn) -> Res {
     let m = c.sp_mask();
     let sp0 = c.s.gpr[reg::ESP];
-    let mut vals = [0u32; 8];
     for r in (0..8).rev() {
         let depth = (7 - r as u32) * W::BYTES;
-        vals[r] = c.read::<W>(sreg::SS, sp0.wrapping_add(depth) & m)?;
-    }
-    for (r, v) in vals.iter().enumerate() {
+        let v = c.read::<W>(sreg::SS, sp0.wrapping_add(depth) & m)?;
         if r != reg::ESP {
-            c.set_reg::<W>(r as u8, *v);
+            c.set_reg::<W>(r as u8, v);
         }
     }
     c.set_sp(sp0.wrapping_add(8 * W::BYTES));
@@ -229,9 +231,17 @@ fn enter<W: Width>(c: &mut Ctx, i: &Insn) -> Res {
         c.write::<W>(sreg::SS, sp & m, frame & W::MASK)?;
     }
     let new_sp = sp.wrapping_sub(size);
-    // The final stack pointer must be writable (SDM: ENTER checks it).
-    c.lin_write(sreg::SS, new_sp & m, 1)
-        .map_err(|_| Exception::ss(0))?;
+    // The final stack pointer must be writable (SDM: ENTER checks it):
+    // #SS beyond the segment limit, #PF when its page cannot be written.
+    // The probe is an operand-sized write access, so it is also
+    // alignment-checked (#AC with EFLAGS.AC at CPL 3, as on the host).
+    let sp_end = new_sp & m;
+    if !c.s.seg[sreg::SS].can_write(sp_end, W::BYTES) {
+        return Err(Exception::ss(0));
+    }
+    let lin = c.lin_write(sreg::SS, sp_end, W::BYTES)?;
+    let user = c.user();
+    c.probe_write_lin(lin, W::BYTES, user)?;
     c.set_reg::<W>(reg::EBP as u8, frame);
     c.set_sp(new_sp);
     Ok(())

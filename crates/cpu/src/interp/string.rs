@@ -56,8 +56,11 @@ fn once<W: Width, const OP: u8>(c: &mut Ctx, i: &Insn) -> Res {
             bump(c, i, reg::EDI, d);
         }
         CMPS => {
-            let a = c.read::<W>(i.seg(), si)?;
+            // The destination (ES:EDI) is read first: when both operands
+            // fault, the ES:EDI fault is the one reported (the order of
+            // the two reads is not architectural; this is the AMD host's).
             let b = c.read::<W>(sreg::ES, di)?;
+            let a = c.read::<W>(i.seg(), si)?;
             c.s.lazy.sub::<W>(a, b, a.wrapping_sub(b) & W::MASK);
             bump(c, i, reg::ESI, d);
             bump(c, i, reg::EDI, d);
@@ -109,7 +112,10 @@ fn string<W: Width, const OP: u8>(c: &mut Ctx, i: &Insn) -> Res {
     let cmp = OP == CMPS || OP == SCAS;
     let repne = i.has(f::REPNE);
     let cx_mask = i.amask;
-    for _ in 0..CHUNK {
+    // Single-stepping traps after each iteration (EIP still on the
+    // instruction while the count is not exhausted).
+    let chunk = if c.s.flag(fl::TF) { 1 } else { CHUNK };
+    for _ in 0..chunk {
         if c.s.gpr[reg::ECX] & cx_mask == 0 {
             return Ok(());
         }
@@ -125,8 +131,12 @@ fn string<W: Width, const OP: u8>(c: &mut Ctx, i: &Insn) -> Res {
         }
     }
     if c.s.gpr[reg::ECX] & cx_mask != 0 {
-        // Not done: execute this instruction again (interrupts may come first).
+        // Not done: execute this instruction again (interrupts may come
+        // first). An event taken between iterations pushes RF set (SDM
+        // vol. 3, 17.3.1.1), so a breakpoint on the instruction does not
+        // fire again when it resumes.
         c.s.eip = c.s.eip.wrapping_sub(i.len as u32);
+        c.s.eflags_rest |= fl::RF;
         c.end_block = true;
     }
     Ok(())

@@ -528,12 +528,13 @@ impl Machine {
         }
     }
 
-    /// Linear address of SS:ESP + `off`.
+    /// Linear address of SS:ESP + `off` (SS:SP + `off`, wrapping at 64 KiB,
+    /// for a 16-bit stack).
     pub fn sp_lin(&self, off: u32) -> u32 {
-        self.cpu.seg[sreg::SS]
-            .base()
-            .wrapping_add(self.cpu.gpr[reg::ESP])
-            .wrapping_add(off)
+        let ss = &self.cpu.seg[sreg::SS];
+        let sp = self.cpu.gpr[reg::ESP].wrapping_add(off);
+        let sp = if ss.db() { sp } else { sp & 0xFFFF };
+        ss.base().wrapping_add(sp)
     }
 
     /// Dword `i` of the stack (from SS:ESP).
