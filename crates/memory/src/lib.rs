@@ -15,7 +15,7 @@ mod code;
 mod map;
 mod ram;
 
-pub use code::CodePages;
+pub use code::{CodePages, Cursor, Invalidations};
 pub use map::{Access, Lookup, PhysMap, Region, RegionKind, Target};
 pub use ram::Ram;
 
@@ -109,13 +109,14 @@ mod tests {
     #[test]
     fn dma_write_into_code_page_is_recorded() {
         let mut m = GuestMemory::new(1 << 20).unwrap();
+        let mut cursor = m.code.cursor();
         m.code.mark(0x3000);
         m.write_phys(0x3FFE, &[1, 2, 3, 4]);
-        assert_eq!(m.code.take_invalidated(), vec![3]);
+        assert_eq!(m.code.read(&mut cursor), Invalidations::Pages(&[3]));
         assert_eq!(m.read_u8(0x4001), 4);
         // The page is no longer a code page after invalidation.
         m.write_phys(0x3000, &[9]);
-        assert!(m.code.take_invalidated().is_empty());
+        assert!(!m.code.has_news(&cursor));
     }
 
     #[test]

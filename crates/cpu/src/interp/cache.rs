@@ -27,6 +27,8 @@ pub struct DecodeCache {
     total: usize,
     pub flushes: u64,
     pub invalidations: u64,
+    /// This cache's position in the code-page invalidation log.
+    pub cursor: memory::Cursor,
 }
 
 /// Cache key: physical address and whether the code is 32-bit.
@@ -51,6 +53,7 @@ impl Default for DecodeCache {
             total: 0,
             flushes: 0,
             invalidations: 0,
+            cursor: memory::Cursor::default(),
         }
     }
 }

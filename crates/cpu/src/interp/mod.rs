@@ -115,9 +115,14 @@ fn run_loop(
 ) -> Exit {
     let mut left = budget as i64;
     loop {
-        if c.mem.code.has_invalidated() {
-            for p in c.mem.code.take_invalidated() {
-                cache.invalidate_page(p);
+        if c.mem.code.has_news(&cache.cursor) {
+            match c.mem.code.read(&mut cache.cursor) {
+                memory::Invalidations::Pages(pages) => {
+                    for &p in pages {
+                        cache.invalidate_page(p);
+                    }
+                }
+                memory::Invalidations::All => cache.flush(),
             }
         }
         if c.mem.map.generation() != *map_generation {
