@@ -7,6 +7,7 @@ pub mod bus;
 pub mod cpuid;
 pub mod ctx;
 pub mod debug;
+pub mod engine;
 pub mod exception;
 pub mod exit;
 pub mod flags;
@@ -18,6 +19,7 @@ pub mod state;
 
 pub use bus::{Bus, NullBus};
 pub use ctx::Ctx;
+pub use engine::Engine;
 pub use exception::{Exception, Res};
 pub use exit::Exit;
 pub use interp::Interpreter;

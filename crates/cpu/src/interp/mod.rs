@@ -115,50 +115,103 @@ fn run_loop(
 ) -> Exit {
     let mut left = budget as i64;
     loop {
-        if c.mem.code.has_news(&cache.cursor) {
-            match c.mem.code.read(&mut cache.cursor) {
-                memory::Invalidations::Pages(pages) => {
-                    for &p in pages {
-                        cache.invalidate_page(p);
-                    }
-                }
-                memory::Invalidations::All => cache.flush(),
-            }
-        }
-        if c.mem.map.generation() != *map_generation {
-            *map_generation = c.mem.map.generation();
-            cache.flush();
-            c.tlb.flush_all();
-        }
-        if c.shutdown {
-            return Exit::Shutdown;
-        }
-        if std::mem::take(&mut c.io_done) && c.bus.stop_requested() {
-            return Exit::Stopped;
-        }
-        if c.s.eflags_rest & fl::IF != 0 && !c.s.interrupt_shadow && c.bus.interrupt_pending() {
-            let v = c.bus.acknowledge_interrupt();
-            c.raise_external(v);
-            continue;
-        }
-        if c.s.halted {
-            return Exit::Halted;
+        sync_cache(c, cache, map_generation);
+        match events(c) {
+            Events::Exit(e) => return e,
+            Events::Delivered => continue,
+            Events::None => {}
         }
         if left <= 0 {
             return Exit::Budget;
         }
         // Near the end of the budget, single steps make the count exact.
-        let n = if c.s.interrupt_shadow
-            || c.s.eflags_rest & (fl::TF | fl::RF) != 0
-            || left < MAX_BLOCK as i64
-            || c.breakpoints_enabled()
-        {
+        let n = if needs_single_step(c) || left < MAX_BLOCK as i64 {
             step_single(c, cache, stats)
         } else {
             step_block(c, cache, stats)
         };
         left -= n.max(1) as i64;
         stats.instructions += n;
+    }
+}
+
+/// Drop decoded code that guest memory writes or a physical-map change made
+/// stale.
+fn sync_cache(c: &mut Ctx, cache: &mut DecodeCache, map_generation: &mut u64) {
+    if c.mem.code.has_news(&cache.cursor) {
+        match c.mem.code.read(&mut cache.cursor) {
+            memory::Invalidations::Pages(pages) => {
+                for &p in pages {
+                    cache.invalidate_page(p);
+                }
+            }
+            memory::Invalidations::All => cache.flush(),
+        }
+    }
+    if c.mem.map.generation() != *map_generation {
+        *map_generation = c.mem.map.generation();
+        cache.flush();
+        c.tlb.flush_all();
+    }
+}
+
+/// What the run loop must do before the next instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Events {
+    /// Nothing: go on executing.
+    None,
+    /// An external interrupt was delivered (look again).
+    Delivered,
+    /// The run ends.
+    Exit(Exit),
+}
+
+/// The checks every engine's loop makes between blocks: triple fault,
+/// device stop requests, the interrupt line, HLT.
+pub fn events(c: &mut Ctx) -> Events {
+    if c.shutdown {
+        return Events::Exit(Exit::Shutdown);
+    }
+    if std::mem::take(&mut c.io_done) && c.bus.stop_requested() {
+        return Events::Exit(Exit::Stopped);
+    }
+    if c.s.eflags_rest & fl::IF != 0 && !c.s.interrupt_shadow && c.bus.interrupt_pending() {
+        let v = c.bus.acknowledge_interrupt();
+        c.raise_external(v);
+        return Events::Delivered;
+    }
+    if c.s.halted {
+        return Events::Exit(Exit::Halted);
+    }
+    Events::None
+}
+
+/// Whether the next instruction must run alone (single-step trap, resume
+/// flag, interrupt shadow, debug breakpoints).
+#[inline(always)]
+pub fn needs_single_step(c: &Ctx) -> bool {
+    c.s.interrupt_shadow || c.s.eflags_rest & (fl::TF | fl::RF) != 0 || c.breakpoints_enabled()
+}
+
+impl Interpreter {
+    /// Execute one instruction (`single`) or one block for another engine
+    /// that owns the run loop and the `Ctx`: the interpreter's decode cache
+    /// is brought up to date first. Returns the instructions retired.
+    pub fn step_in(&mut self, c: &mut Ctx, single: bool) -> u64 {
+        let Self {
+            cache,
+            map_generation,
+            stats,
+            ..
+        } = self;
+        sync_cache(c, cache, map_generation);
+        let n = if single {
+            step_single(c, cache, stats)
+        } else {
+            step_block(c, cache, stats)
+        };
+        stats.instructions += n;
+        n
     }
 }
 
