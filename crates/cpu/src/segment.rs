@@ -38,6 +38,19 @@ pub struct Segment {
     write_hi: u64,
 }
 
+/// Field offsets for generated code (the fields themselves stay private
+/// so that only this module changes them).
+pub mod layout {
+    use super::Segment;
+    pub const SELECTOR: usize = std::mem::offset_of!(Segment, selector);
+    pub const BASE: usize = std::mem::offset_of!(Segment, base);
+    pub const READ_LO: usize = std::mem::offset_of!(Segment, read_lo);
+    pub const READ_HI: usize = std::mem::offset_of!(Segment, read_hi);
+    pub const WRITE_LO: usize = std::mem::offset_of!(Segment, write_lo);
+    pub const WRITE_HI: usize = std::mem::offset_of!(Segment, write_hi);
+    pub const SIZE: usize = std::mem::size_of::<Segment>();
+}
+
 impl Segment {
     /// A real-mode data segment after reset or a real-mode load.
     pub const fn real_mode_data(selector: u16) -> Self {

@@ -22,6 +22,16 @@
 //! | [`post`] | POST code latch | 0x80 | - |
 //! | [`debugcon`] | Bochs/QEMU debug console | 0xE9 | - |
 //! | [`pci`] | configuration mechanism #1, i440FX, PIIX3 | 0xCF8-0xCFF | - |
+//! | [`ide`] | PIIX3 IDE (PCI 00:01.1): ATA disks, ATAPI CD-ROMs, bus-master DMA | 0x1F0-0x1F7, 0x3F6, 0x170-0x177, 0x376, BAR4 | 14, 15 |
+//! | [`vga`] | VGA with Bochs VBE (dispi), QEMU stdvga PCI function | 0x3B0-0x3DF, 0x1CE-0x1D0, 0xA0000-0xBFFFF, LFB BAR | - |
+//!
+//! Disk images behind the storage devices are [`block`] backends (raw
+//! files, qcow2); bus-master DMA reaches guest memory through [`DmaMemory`],
+//! driven by the machine (see [`dma`]).
+//!
+//! Host-side helpers: [`termkeys`] turns host terminal input into scan
+//! codes for the i8042; [`vga::terminal`] draws VGA text screens in a host
+//! terminal.
 //!
 //! Guest input is hostile: no port access may panic, loop without bound or
 //! grow a buffer without bound. What a device does not implement is logged
@@ -32,19 +42,25 @@
 
 pub mod irq;
 
+pub mod block;
 pub mod debugcon;
+pub mod dma;
 pub mod i8042;
+pub mod ide;
 pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod post;
 pub mod rtc;
 pub mod sysctl;
+pub mod termkeys;
 pub mod uart;
+pub mod vga;
 
 #[cfg(test)]
 mod testutil;
 
+pub use dma::DmaMemory;
 pub use irq::{IrqLine, IrqLines};
 
 /// For [`rate_limited!`] expanded outside this crate.

@@ -29,6 +29,10 @@ pub struct Config {
     pub debugcon_port: u16,
     /// A guest reset ends the machine instead of restarting it.
     pub no_reboot: bool,
+    /// Which engine runs the guest.
+    pub engine: exec::Choice,
+    /// Switch engines every this many instructions (stress test).
+    pub switch_every: Option<u64>,
 }
 
 impl Config {

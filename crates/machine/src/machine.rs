@@ -6,7 +6,8 @@ use crate::boot::{bios, linux, multiboot};
 use crate::clock::Clock;
 use crate::config::{Config, Firmware};
 use cpu::state::sreg;
-use cpu::{CpuState, Exit, Interpreter};
+use cpu::{CpuState, Exit};
+use exec::ExecManager;
 use memory::GuestMemory;
 use std::collections::VecDeque;
 use std::io::Write;
@@ -60,7 +61,7 @@ const IDLE_SLEEP: Duration = Duration::from_millis(50);
 pub struct Machine {
     pub cpu: CpuState,
     pub mem: GuestMemory,
-    pub engine: Interpreter,
+    pub engine: ExecManager,
     pub board: Board,
     pub io: HostIo,
     config: Config,
@@ -95,10 +96,13 @@ impl Machine {
             ),
             Firmware::Bios { rom } => (Vec::new(), None, Some(read("firmware image", rom)?)),
         };
+        let engine = ExecManager::new(config.engine, config.switch_every).map_err(|e| {
+            MachineError::Config(format!("cannot set up the {:?} engine: {e}", config.engine))
+        })?;
         let mut m = Self {
             cpu: CpuState::reset(),
             mem,
-            engine: Interpreter::new(),
+            engine,
             board,
             io,
             config,
@@ -343,7 +347,7 @@ impl Machine {
     fn sync_a20(&mut self) {
         if self.board.a20 != self.cpu.a20_enabled() {
             self.cpu.set_a20(self.board.a20);
-            self.engine.tlb.flush_all();
+            self.engine.state_changed();
         }
     }
 
@@ -404,7 +408,8 @@ impl Machine {
         }
         out += &format!(
             "instructions: {} resets: {}\n",
-            self.engine.stats.instructions, self.resets
+            self.engine.instructions(),
+            self.resets
         );
         out
     }

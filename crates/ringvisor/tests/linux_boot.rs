@@ -18,12 +18,20 @@ pub fn boot_and_check(extra: &[&str]) {
     eprintln!("shell ready after {:.1} s", boot_time.as_secs_f64());
 
     let uname = g.command("uname -a", CMD);
-    assert!(uname.contains("Linux ringvisor 6.") && uname.contains("-686") && uname.contains("i686"), "uname: {uname}");
+    assert!(
+        uname.contains("Linux ringvisor 6.") && uname.contains("-686") && uname.contains("i686"),
+        "uname: {uname}"
+    );
 
     let cpuinfo = g.command("cat /proc/cpuinfo", CMD);
     assert!(cpuinfo.contains("GenuineIntel"), "cpuinfo: {cpuinfo}");
     for flag in ["fpu", "tsc", "cx8", "cmov", "mmx", "fxsr"] {
-        assert!(cpuinfo.lines().any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == flag)), "flag {flag} missing: {cpuinfo}");
+        assert!(
+            cpuinfo
+                .lines()
+                .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == flag)),
+            "flag {flag} missing: {cpuinfo}"
+        );
     }
 
     let interrupts = g.command("cat /proc/interrupts", CMD);
@@ -35,15 +43,41 @@ pub fn boot_and_check(extra: &[&str]) {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(timer > 10, "timer interrupts not counting: {interrupts}");
-    assert!(interrupts.contains("ttyS0") || interrupts.contains("serial"), "no serial interrupt: {interrupts}");
+    assert!(
+        interrupts.contains("ttyS0") || interrupts.contains("serial"),
+        "no serial interrupt: {interrupts}"
+    );
 
-    let sum = g.command("i=0; s=0; while [ $i -lt 2000 ]; do i=$((i+1)); s=$((s+i*i)); done; echo $s", CMD);
-    assert_eq!(sum.lines().last().unwrap_or(""), "2668667000", "loop: {sum}");
+    let sum = g.command(
+        "i=0; s=0; while [ $i -lt 2000 ]; do i=$((i+1)); s=$((s+i*i)); done; echo $s",
+        CMD,
+    );
+    assert_eq!(
+        sum.lines().last().unwrap_or(""),
+        "2668667000",
+        "loop: {sum}"
+    );
 
-    let host = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
-    let guest: i64 = g.command("date +%s", CMD).lines().last().unwrap_or("0").trim().parse().unwrap_or(0);
-    let host_after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
-    assert!(guest >= host - 1 && guest <= host_after + 1, "guest date {guest}, host {host}..{host_after}");
+    let host = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let guest: i64 = g
+        .command("date +%s", CMD)
+        .lines()
+        .last()
+        .unwrap_or("0")
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let host_after = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        guest >= host - 1 && guest <= host_after + 1,
+        "guest date {guest}, host {host}..{host_after}"
+    );
 
     g.send("poweroff -f");
     assert_eq!(g.wait_exit(CMD), Some(0), "console:\n{}", g.log);

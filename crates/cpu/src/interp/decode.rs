@@ -81,6 +81,13 @@ fn scan_prefixes(bytes: &[u8]) -> (bool, bool, usize) {
 /// The flag says whether the instruction may transfer control (a block
 /// ends after it).
 pub fn decode(bytes: &[u8], ip: u32, code32: bool) -> Result<(Insn, bool), DecodeError> {
+    let (insn, ins) = decode_full(bytes, ip, code32)?;
+    Ok((insn, ins.flow_control() != iced_x86::FlowControl::Next))
+}
+
+/// Decode one instruction, keeping iced-x86's full form too (for engines
+/// that analyse instructions, such as the recompiler).
+pub fn decode_full(bytes: &[u8], ip: u32, code32: bool) -> Result<(Insn, Instruction), DecodeError> {
     let bitness = if code32 { 32 } else { 16 };
     let mut d = Decoder::with_ip(bitness, bytes, ip as u64, OPTIONS);
     let mut ins = Instruction::default();
@@ -101,8 +108,7 @@ pub fn decode(bytes: &[u8], ip: u32, code32: bool) -> Result<(Insn, bool), Decod
             _ => DecodeError::Invalid,
         });
     }
-    let ends = ins.flow_control() != iced_x86::FlowControl::Next;
-    Ok((convert(&ins, bytes, code32), ends))
+    Ok((convert(&ins, bytes, code32), ins))
 }
 
 /// Build the compact form of a decoded instruction.

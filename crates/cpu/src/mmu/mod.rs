@@ -10,5 +10,5 @@ mod tlb;
 mod walk;
 
 pub use access::Mmu;
-pub use tlb::{Tlb, TlbEntry};
+pub use tlb::{ITLB_SETS, TLB_SETS, Tlb, TlbEntry};
 pub use walk::Intent;

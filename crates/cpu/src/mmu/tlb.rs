@@ -20,7 +20,9 @@ pub mod flag {
     pub const GLOBAL: u8 = 2;
 }
 
-/// One cached translation.
+/// One cached translation. `#[repr(C)]` and 32 bytes, because translated
+/// code indexes the array and reads the tags and offsets directly.
+#[repr(C, align(32))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TlbEntry {
     /// Linear page base this entry translates, or [`NO_TAG`].

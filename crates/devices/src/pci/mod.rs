@@ -178,6 +178,17 @@ impl PciBus {
         self.function(DevFn::new(Piix3::DEVFN.0, Piix3::DEVFN.1).ok()?)
     }
 
+    /// The IDE controller, if the machine added one at its usual place
+    /// ([`crate::ide::Piix3Ide::DEVFN`]).
+    pub fn ide(&self) -> Option<&crate::ide::Piix3Ide> {
+        self.function(crate::ide::Piix3Ide::devfn())
+    }
+
+    /// The IDE controller, mutably (port I/O, DMA, media changes).
+    pub fn ide_mut(&mut self) -> Option<&mut crate::ide::Piix3Ide> {
+        self.function_mut(crate::ide::Piix3Ide::devfn())
+    }
+
     /// Whether the guest asked for a reset through 0xCF9 since the last
     /// call. Bit 1 of the register (kept in [`PciBus::reset_control`])
     /// says whether it wanted a hard (system) or soft (CPU) reset.

@@ -12,7 +12,7 @@
 use anyhow::{Result, anyhow};
 use cpu::segment::{DescTable, Segment};
 use cpu::state::sreg;
-use cpu::{CpuState, Exit, Interpreter, NullBus};
+use cpu::{CpuState, Engine, Exit, Interpreter, NullBus};
 use iced_x86::code_asm::*;
 use memory::GuestMemory;
 use std::process::ExitCode;
@@ -40,6 +40,9 @@ pub struct Args {
     /// For `boot`: the line that means the shell is ready.
     #[arg(long, default_value = "ringvisor-guest: ready")]
     ready: String,
+    /// Engine to measure.
+    #[arg(long, default_value = "interpreter")]
+    engine: exec::Choice,
     /// For `boot`: seconds of idling to measure afterwards (0: skip).
     #[arg(long, default_value_t = 10.0)]
     idle: f64,
@@ -144,33 +147,40 @@ pub fn setup(mem: &mut GuestMemory, code: &[u8]) -> CpuState {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     if a.what == "boot" {
-        let assets = std::path::PathBuf::from(std::env::var_os("RINGVISOR_ASSETS").unwrap_or_else(|| "target/guest-assets".into()));
+        let assets = std::path::PathBuf::from(
+            std::env::var_os("RINGVISOR_ASSETS").unwrap_or_else(|| "target/guest-assets".into()),
+        );
         let kernel = a.kernel.unwrap_or_else(|| assets.join("vmlinuz"));
         let initrd = a.initrd.unwrap_or_else(|| assets.join("initramfs.cpio.gz"));
-        return boot(kernel, initrd, a.append, &a.ready, a.idle);
+        return boot(a.engine, kernel, initrd, a.append, &a.ready, a.idle);
     }
     let code = program(a.rounds).map_err(|e| anyhow!("assembling the benchmark: {e}"))?;
     let mut mem = GuestMemory::new(16 << 20)?;
     let mut s = setup(&mut mem, &code);
-    let mut interp = Interpreter::new();
+    let mut engine: Box<dyn Engine> = match a.engine {
+        exec::Choice::Interpreter => Box::new(Interpreter::new()),
+        exec::Choice::Recompiler => Box::new(recompiler::Recompiler::new(1)?),
+        exec::Choice::Auto => Box::new(recompiler::Recompiler::new(exec::AUTO_THRESHOLD)?),
+    };
     let mut bus = NullBus::default();
     let t = Instant::now();
     loop {
-        match interp.run(&mut s, &mut mem, &mut bus, 10_000_000) {
+        match engine.run(&mut s, &mut mem, &mut bus, 10_000_000) {
             Exit::Budget => continue,
             Exit::Halted => break,
             other => return Err(anyhow!("benchmark stopped unexpectedly: {other:?}\n")),
         }
     }
     let secs = t.elapsed().as_secs_f64();
-    let n = interp.stats.instructions;
+    let n = engine.instructions();
     let crc = u32::from_le_bytes({
         let mut b = [0u8; 4];
         mem.read_phys(BUF as u64 + 0x1_0000, &mut b);
         b
     });
     println!(
-        "interpreter: {n} instructions in {secs:.3} s = {:.1} MIPS (rounds {}, crc {crc:08x})",
+        "{}: {n} instructions in {secs:.3} s = {:.1} MIPS (rounds {}, crc {crc:08x})",
+        engine.name(),
         n as f64 / secs / 1e6,
         a.rounds
     );
@@ -195,7 +205,10 @@ impl std::io::Write for Capture {
 
 impl Capture {
     fn contains(&self, needle: &str) -> bool {
-        self.0.lock().map(|v| String::from_utf8_lossy(&v).contains(needle)).unwrap_or(false)
+        self.0
+            .lock()
+            .map(|v| String::from_utf8_lossy(&v).contains(needle))
+            .unwrap_or(false)
     }
 }
 
@@ -211,12 +224,34 @@ fn cpu_time() -> Option<std::time::Duration> {
 /// `ringvisor bench boot`: wall time from start to the guest's ready line
 /// (printed by the test initramfs's /init just before the shell), then the
 /// host CPU the idle guest uses over `idle` seconds.
-pub fn boot(kernel: std::path::PathBuf, initrd: std::path::PathBuf, append: String, ready: &str, idle: f64) -> Result<ExitCode> {
+pub fn boot(
+    engine: exec::Choice,
+    kernel: std::path::PathBuf,
+    initrd: std::path::PathBuf,
+    append: String,
+    ready: &str,
+    idle: f64,
+) -> Result<ExitCode> {
     use machine::machine::HostIo;
     use machine::{Config, Firmware, Machine};
     let capture = Capture::default();
-    let io = HostIo { serial: Some(Box::new(capture.clone())), ..HostIo::default() };
-    let config = Config { memory: 256 << 20, firmware: Firmware::Kernel { kernel, initrd: Some(initrd), cmdline: append }, debug_exit: None, debugcon_port: 0xE9, no_reboot: true };
+    let io = HostIo {
+        serial: Some(Box::new(capture.clone())),
+        ..HostIo::default()
+    };
+    let config = Config {
+        memory: 256 << 20,
+        firmware: Firmware::Kernel {
+            kernel,
+            initrd: Some(initrd),
+            cmdline: append,
+        },
+        debug_exit: None,
+        debugcon_port: 0xE9,
+        no_reboot: true,
+        engine,
+        switch_every: None,
+    };
     let t = Instant::now();
     let mut m = Machine::new(config, io)?;
     while !capture.contains(ready) {
@@ -225,19 +260,32 @@ pub fn boot(kernel: std::path::PathBuf, initrd: std::path::PathBuf, append: Stri
         }
         match m.run(Some(std::time::Duration::from_millis(100))) {
             machine::Outcome::Timeout => {}
-            other => return Err(anyhow!("the guest stopped before the ready line: {other:?}")),
+            other => {
+                return Err(anyhow!(
+                    "the guest stopped before the ready line: {other:?}"
+                ));
+            }
         }
     }
     let boot = t.elapsed();
-    let instructions = m.engine.stats.instructions;
-    println!("boot to shell: {:.2} s wall, {} guest instructions ({:.1} MIPS average)", boot.as_secs_f64(), instructions, instructions as f64 / boot.as_secs_f64() / 1e6);
+    let instructions = m.engine.instructions();
+    println!(
+        "boot to shell: {:.2} s wall, {} guest instructions ({:.1} MIPS average)",
+        boot.as_secs_f64(),
+        instructions,
+        instructions as f64 / boot.as_secs_f64() / 1e6
+    );
     if idle > 0.0 {
         let c0 = cpu_time();
         let t0 = Instant::now();
         m.run(Some(std::time::Duration::from_secs_f64(idle)));
         let wall = t0.elapsed();
         if let (Some(a), Some(b)) = (c0, cpu_time()) {
-            println!("idle guest: {:.1}% of one host CPU over {:.1} s", 100.0 * (b - a).as_secs_f64() / wall.as_secs_f64(), wall.as_secs_f64());
+            println!(
+                "idle guest: {:.1}% of one host CPU over {:.1} s",
+                100.0 * (b - a).as_secs_f64() / wall.as_secs_f64(),
+                wall.as_secs_f64()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -37,9 +37,12 @@ pub struct Args {
     /// A write of value v to this port ends ringvisor with status (v << 1) | 1.
     #[arg(long, value_name = "PORT", value_parser = parse_port)]
     debug_exit: Option<u16>,
-    /// Execution engine.
-    #[arg(long, default_value = "interpreter", value_parser = ["interpreter"])]
-    engine: String,
+    /// Execution engine: auto (interpret cold code, recompile hot code), interpreter, recompiler.
+    #[arg(long, default_value = "auto")]
+    engine: exec::Choice,
+    /// Stress test: move the guest between interpreter and recompiler every N instructions.
+    #[arg(long, value_name = "N")]
+    switch_every: Option<u64>,
     /// Stop after this many seconds (status 124).
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
@@ -78,6 +81,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
         debug_exit: a.debug_exit,
         debugcon_port: 0xE9,
         no_reboot: a.no_reboot,
+        engine: a.engine,
+        switch_every: a.switch_every,
     };
 
     let (tx, rx) = std::sync::mpsc::channel();

@@ -14,13 +14,19 @@ use std::time::{Duration, Instant};
 pub fn assets() -> PathBuf {
     std::env::var_os("RINGVISOR_ASSETS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/guest-assets"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/guest-assets")
+        })
 }
 
 /// Path of an asset, failing clearly when the script has not run.
 pub fn asset(name: &str) -> PathBuf {
     let p = assets().join(name);
-    assert!(p.exists(), "{} is missing: run scripts/guest-assets.sh first (scripts/test.sh does)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/guest-assets.sh first (scripts/test.sh does)",
+        p.display()
+    );
     p
 }
 
@@ -77,7 +83,14 @@ impl Guest {
                 }
             }
         });
-        Self { child, stdin, rx, log: String::new(), consumed: 0, started: Instant::now() }
+        Self {
+            child,
+            stdin,
+            rx,
+            log: String::new(),
+            consumed: 0,
+            started: Instant::now(),
+        }
     }
 
     /// Boot Debian's kernel with the test initramfs on this engine
@@ -114,8 +127,14 @@ impl Guest {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
                 Ok(b) => self.log.push_str(&String::from_utf8_lossy(&b)),
-                Err(RecvTimeoutError::Timeout) => panic!("timed out waiting for {needle:?}; console so far:\n{}", self.log),
-                Err(RecvTimeoutError::Disconnected) => panic!("ringvisor exited while waiting for {needle:?}; console:\n{}", self.log),
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "timed out waiting for {needle:?}; console so far:\n{}",
+                    self.log
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "ringvisor exited while waiting for {needle:?}; console:\n{}",
+                    self.log
+                ),
             }
         }
     }
@@ -138,7 +157,9 @@ impl Guest {
         self.send(&format!("echo @@B{n}''@@; {cmd}; echo @@E{n}''@@"));
         self.wait_for(&begin, timeout);
         let out = self.wait_for(&end, timeout);
-        out.trim_end_matches(&end).trim_matches(|c| c == '\r' || c == '\n').replace('\r', "")
+        out.trim_end_matches(&end)
+            .trim_matches(|c| c == '\r' || c == '\n')
+            .replace('\r', "")
     }
 
     /// Wait for ringvisor to exit; returns its status code.

@@ -1,0 +1,80 @@
+//! A guest block read and decoded for translation.
+
+use cpu::Ctx;
+use cpu::interp::decode::decode_full;
+use cpu::interp::insn::Insn;
+use iced_x86::{FlowControl, Instruction};
+use memory::{Access, Target};
+
+/// Instructions in a block at most (as the interpreter).
+pub const MAX_INSNS: usize = 64;
+
+pub struct GuestBlock {
+    /// Decoded instructions: the interpreter's form and iced's.
+    pub insns: Vec<(Insn, Instruction)>,
+    /// EIP of the first instruction.
+    pub eip: u32,
+    /// Physical address of the first byte.
+    pub phys: u32,
+    /// Length in bytes.
+    pub bytes: u32,
+}
+
+/// Decode the block at `phys` (CS:EIP = `eip`), from RAM or ROM, marking a
+/// RAM page as holding code. `None` when the code cannot be translated
+/// (MMIO, or the first instruction crosses the page end or CS limit).
+pub fn read(c: &mut Ctx, phys: u32, eip: u32, code32: bool) -> Option<GuestBlock> {
+    let page_off = (phys & 0xFFF) as usize;
+    let avail = 0x1000 - page_off;
+    let lookup = c.mem.map.lookup(phys as u64, Access::Read);
+    let (bytes, ram_off): (&[u8], Option<u64>) = match lookup.target {
+        Target::Ram(off) => {
+            let ram = c.mem.ram.bytes();
+            let end = (off as usize + avail).min(ram.len());
+            (ram.get(off as usize..end)?, Some(off))
+        }
+        Target::Rom { rom, offset } => {
+            let img = c.mem.map.rom(rom);
+            let end = (offset as usize + avail.min(lookup.run as usize)).min(img.len());
+            (img.get(offset as usize..end)?, None)
+        }
+        _ => return None,
+    };
+    let cs = c.s.seg[cpu::state::sreg::CS];
+    let mut insns = Vec::new();
+    let mut off = 0usize;
+    while insns.len() < MAX_INSNS && off < bytes.len() {
+        let ip = eip.wrapping_add(off as u32);
+        let window = &bytes[off..(off + 32).min(bytes.len())];
+        match decode_full(window, ip, code32) {
+            Ok((insn, full)) => {
+                if !cs.within_limit(ip, insn.len as u32) {
+                    break;
+                }
+                off += insn.len as usize;
+                let ends = full.flow_control() != FlowControl::Next;
+                insns.push((insn, full));
+                if ends {
+                    break;
+                }
+            }
+            // An instruction crossing the page, or one that does not
+            // decode: the block ends before it and the interpreter meets it
+            // (and raises its fault) when it is reached.
+            Err(_) => break,
+        }
+    }
+    if insns.is_empty() {
+        return None;
+    }
+    if let Some(r) = ram_off {
+        c.mem.code.mark(r);
+        c.tlb.protect_ram_page((r & !0xFFF) as u32);
+    }
+    Some(GuestBlock {
+        insns,
+        eip,
+        phys,
+        bytes: off as u32,
+    })
+}

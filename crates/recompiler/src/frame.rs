@@ -1,0 +1,71 @@
+//! The frame that translated code runs with: pointers to the state it
+//! works on and the counters it maintains. Generated code addresses these
+//! fields at fixed offsets (`#[repr(C)]`).
+
+use cpu::CpuState;
+use cpu::mmu::TlbEntry;
+use std::mem::offset_of;
+
+#[repr(C)]
+pub struct Frame {
+    /// The guest CPU state (kept in RBX by generated code).
+    pub state: *mut CpuState,
+    /// Host address of guest RAM byte 0 (R13).
+    pub ram: *mut u8,
+    /// The data TLB set for the current privilege (R14).
+    pub tlb: *const TlbEntry,
+    /// The execution context (`*mut Ctx`), for runtime helpers.
+    pub ctx: *mut u8,
+    /// Instructions the blocks may still start; a block subtracts its
+    /// length on entry and exits at once when this would go negative.
+    pub budget: i64,
+    /// Instructions retired by translated code.
+    pub retired: u64,
+}
+
+pub mod off {
+    use super::*;
+    pub const STATE: i32 = offset_of!(Frame, state) as i32;
+    pub const RAM: i32 = offset_of!(Frame, ram) as i32;
+    pub const TLB: i32 = offset_of!(Frame, tlb) as i32;
+    pub const CTX: i32 = offset_of!(Frame, ctx) as i32;
+    pub const BUDGET: i32 = offset_of!(Frame, budget) as i32;
+    pub const RETIRED: i32 = offset_of!(Frame, retired) as i32;
+}
+
+/// Offsets into `CpuState` used by generated code.
+pub mod state {
+    use cpu::CpuState;
+    use std::mem::offset_of;
+    pub const GPR: i32 = offset_of!(CpuState, gpr) as i32;
+    pub const EIP: i32 = offset_of!(CpuState, eip) as i32;
+    pub const RESULT: i32 =
+        (offset_of!(CpuState, lazy) + offset_of!(cpu::flags::LazyFlags, result)) as i32;
+    pub const AUX: i32 =
+        (offset_of!(CpuState, lazy) + offset_of!(cpu::flags::LazyFlags, aux)) as i32;
+    pub const EFLAGS_REST: i32 = offset_of!(CpuState, eflags_rest) as i32;
+    pub const SEG: i32 = offset_of!(CpuState, seg) as i32;
+
+    /// Offset of general register `n`.
+    pub const fn gpr(n: u8) -> i32 {
+        GPR + 4 * (n as i32 & 7)
+    }
+
+    /// Offset of segment register `n`'s field at `field`.
+    pub const fn seg(n: u8, field: usize) -> i32 {
+        SEG + (n as i32) * cpu::segment::layout::SIZE as i32 + field as i32
+    }
+}
+
+/// TLB entry layout.
+pub mod tlb {
+    use cpu::mmu::TlbEntry;
+    use std::mem::offset_of;
+    pub const READ_TAG: i32 = offset_of!(TlbEntry, read_tag) as i32;
+    pub const WRITE_TAG: i32 = offset_of!(TlbEntry, write_tag) as i32;
+    pub const RAM_READ: i32 = offset_of!(TlbEntry, ram_read) as i32;
+    pub const RAM_WRITE: i32 = offset_of!(TlbEntry, ram_write) as i32;
+    pub const SHIFT: u8 = 5;
+    const _: () = assert!(std::mem::size_of::<TlbEntry>() == 1 << SHIFT);
+    pub const SETS: u32 = cpu::mmu::TLB_SETS as u32;
+}

@@ -1,0 +1,57 @@
+//! The CPU mode a translation was made for. Generated code specialises on
+//! it (operand and stack sizes, privilege, flat segments), so a
+//! translation is only used when the mode matches.
+
+use cpu::CpuState;
+use cpu::state::sreg;
+
+pub const CODE32: u32 = 1 << 0;
+pub const STACK32: u32 = 1 << 1;
+pub const USER: u32 = 1 << 2;
+pub const PROTECTED: u32 = 1 << 3;
+pub const V86: u32 = 1 << 4;
+pub const PAGING: u32 = 1 << 5;
+/// Alignment checking is active (CR0.AM, EFLAGS.AC, CPL 3).
+pub const ALIGN: u32 = 1 << 6;
+/// DS, ES and SS are flat: base 0, 4 GiB, readable and writable, so
+/// inline memory accesses need no segment arithmetic.
+pub const FLAT: u32 = 1 << 7;
+
+fn flat(s: &CpuState, i: usize) -> bool {
+    let seg = &s.seg[i];
+    seg.base() == 0
+        && seg.can_read(0, 1)
+        && seg.can_write(0, 1)
+        && seg.can_read(0xFFFF_FFFF, 1)
+        && seg.can_write(0xFFFF_FFFF, 1)
+}
+
+/// The mode word for the current state.
+pub fn current(s: &CpuState) -> u32 {
+    let mut m = 0;
+    if s.code32() {
+        m |= CODE32;
+    }
+    if s.stack32() {
+        m |= STACK32;
+    }
+    if s.cpl == 3 {
+        m |= USER;
+    }
+    if s.protected_mode() {
+        m |= PROTECTED;
+    }
+    if s.v86_mode() {
+        m |= V86;
+    }
+    if s.paging() {
+        m |= PAGING;
+    }
+    if s.cpl == 3 && s.cr0 & x86::cr::cr0::AM != 0 && s.eflags_rest & x86::flags::AC != 0 {
+        m |= ALIGN;
+    }
+    if [sreg::DS, sreg::ES, sreg::SS].iter().all(|&i| flat(s, i)) {
+        m |= FLAT;
+    }
+    m
+}
