@@ -75,8 +75,8 @@ impl CodePages {
         let last = (offset + len.max(1) - 1) >> crate::PAGE_SHIFT;
         for page in first..=last {
             let p = page as usize;
-            if let Some(w) = self.bits.get_mut(p / 64) {
-                if *w & (1 << (p % 64)) != 0 {
+            if let Some(w) = self.bits.get_mut(p / 64)
+                && *w & (1 << (p % 64)) != 0 {
                     *w &= !(1 << (p % 64));
                     if self.log.len() >= LOG_LIMIT {
                         let end = self.end();
@@ -86,7 +86,6 @@ impl CodePages {
                     }
                     self.log.push(page as u32);
                 }
-            }
         }
     }
 
