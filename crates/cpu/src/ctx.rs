@@ -38,12 +38,7 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(
-        s: &'a mut CpuState,
-        mem: &'a mut GuestMemory,
-        bus: &'a mut dyn Bus,
-        tlb: &'a mut Tlb,
-    ) -> Self {
+    pub fn new(s: &'a mut CpuState, mem: &'a mut GuestMemory, bus: &'a mut dyn Bus, tlb: &'a mut Tlb) -> Self {
         Self {
             s,
             mem,

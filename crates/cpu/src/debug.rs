@@ -24,25 +24,18 @@ struct Bp {
 }
 
 fn enabled(dr7: u32) -> impl Iterator<Item = Bp> {
-    (0..4)
-        .filter(move |n| dr7 & (3 << (2 * n)) != 0)
-        .map(move |n| {
-            let kind = (dr7 >> (16 + 4 * n)) & 3;
-            let len = match (dr7 >> (18 + 4 * n)) & 3 {
-                0 => 1,
-                1 => 2,
-                // LEN 10b is undefined on P6 processors for 32-bit code; treat
-                // it as 8 bytes, as later processors define it.
-                2 => 8,
-                _ => 4,
-            };
-            Bp {
-                n,
-                addr: 0,
-                len,
-                kind,
-            }
-        })
+    (0..4).filter(move |n| dr7 & (3 << (2 * n)) != 0).map(move |n| {
+        let kind = (dr7 >> (16 + 4 * n)) & 3;
+        let len = match (dr7 >> (18 + 4 * n)) & 3 {
+            0 => 1,
+            1 => 2,
+            // LEN 10b is undefined on P6 processors for 32-bit code; treat
+            // it as 8 bytes, as later processors define it.
+            2 => 8,
+            _ => 4,
+        };
+        Bp { n, addr: 0, len, kind }
+    })
 }
 
 impl Ctx<'_> {
@@ -78,8 +71,7 @@ impl Ctx<'_> {
                 _ => true,
             };
             let end = lin as u64 + len as u64;
-            if matches_kind && (lin as u64) < bp.addr as u64 + bp.len as u64 && end > bp.addr as u64
-            {
+            if matches_kind && (lin as u64) < bp.addr as u64 + bp.len as u64 && end > bp.addr as u64 {
                 self.data_breakpoints |= 1 << bp.n;
             }
         }
@@ -93,8 +85,7 @@ impl Ctx<'_> {
         }
         enabled(self.s.dr[7]).any(|bp| {
             let a = self.s.dr[bp.n];
-            matches!(bp.kind, 1 | 3)
-                && (a & !0xFFF == page || (a.wrapping_add(bp.len - 1)) & !0xFFF == page)
+            matches!(bp.kind, 1 | 3) && (a & !0xFFF == page || (a.wrapping_add(bp.len - 1)) & !0xFFF == page)
         })
     }
 }

@@ -20,13 +20,7 @@ pub trait Engine {
 
     /// Run up to `budget` instructions (an engine may stop at a block
     /// boundary a little later, never earlier than it must).
-    fn run(
-        &mut self,
-        cpu: &mut CpuState,
-        mem: &mut GuestMemory,
-        bus: &mut dyn Bus,
-        budget: u64,
-    ) -> Exit;
+    fn run(&mut self, cpu: &mut CpuState, mem: &mut GuestMemory, bus: &mut dyn Bus, budget: u64) -> Exit;
 
     /// Forget cached translations of guest state (TLB, mode-dependent
     /// caches): the state was changed behind the engine's back, e.g. by
@@ -36,6 +30,11 @@ pub trait Engine {
 
     /// Instructions retired so far.
     fn instructions(&self) -> u64;
+
+    /// Engine-specific counters, one line, for `--stats` and benchmarks.
+    fn stats_report(&self) -> String {
+        String::new()
+    }
 }
 
 impl Engine for crate::interp::Interpreter {
@@ -43,13 +42,7 @@ impl Engine for crate::interp::Interpreter {
         "interpreter"
     }
 
-    fn run(
-        &mut self,
-        cpu: &mut CpuState,
-        mem: &mut GuestMemory,
-        bus: &mut dyn Bus,
-        budget: u64,
-    ) -> Exit {
+    fn run(&mut self, cpu: &mut CpuState, mem: &mut GuestMemory, bus: &mut dyn Bus, budget: u64) -> Exit {
         crate::interp::Interpreter::run(self, cpu, mem, bus, budget)
     }
 

@@ -32,11 +32,7 @@ impl Exception {
     }
     /// The error code, for vectors that push one.
     pub const fn error(&self) -> Option<u32> {
-        if self.has_error {
-            Some(self.code as u32)
-        } else {
-            None
-        }
+        if self.has_error { Some(self.code as u32) } else { None }
     }
     pub const fn de() -> Self {
         Self::new(vec::DE)

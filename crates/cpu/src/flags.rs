@@ -148,8 +148,7 @@ impl LazyFlags {
     #[inline]
     pub fn set_cf(&mut self, cf: bool) {
         let of = self.of();
-        self.aux =
-            (self.aux & !(CF_BIT | PO_BIT)) | ((cf as u32) << 31) | (((cf ^ of) as u32) << 30);
+        self.aux = (self.aux & !(CF_BIT | PO_BIT)) | ((cf as u32) << 31) | (((cf ^ of) as u32) << 30);
     }
 
     /// Flags of a logic operation (CF = OF = AF = 0).
@@ -185,8 +184,7 @@ impl LazyFlags {
             self.add::<W>(a, 1, res);
         }
         let of = self.of();
-        self.aux =
-            (self.aux & !(CF_BIT | PO_BIT)) | ((cf as u32) << 31) | (((cf ^ of) as u32) << 30);
+        self.aux = (self.aux & !(CF_BIT | PO_BIT)) | ((cf as u32) << 31) | (((cf ^ of) as u32) << 30);
     }
 
     /// Flags given individually, with ZF/SF/PF taken from `res` (shifts,

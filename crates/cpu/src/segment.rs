@@ -161,14 +161,9 @@ impl Segment {
         let code = t & segtype::CODE != 0;
         let readable = usable && (!protected || !code || t & segtype::READABLE != 0);
         let writable = usable && (!protected || (!code && t & segtype::WRITABLE != 0));
-        let expand_down =
-            !code && t & segtype::EXPAND_DOWN != 0 && (protected || self.attr & attr::S != 0);
+        let expand_down = !code && t & segtype::EXPAND_DOWN != 0 && (protected || self.attr & attr::S != 0);
         let (lo, hi) = if expand_down {
-            let top = if self.attr & attr::DB != 0 {
-                0xFFFF_FFFFu64
-            } else {
-                0xFFFF
-            };
+            let top = if self.attr & attr::DB != 0 { 0xFFFF_FFFFu64 } else { 0xFFFF };
             (self.limit.wrapping_add(1), top)
         } else {
             (0, self.limit as u64)

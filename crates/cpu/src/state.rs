@@ -125,14 +125,8 @@ impl CpuState {
             seg,
             ldtr: Segment::system_reset(0x82),
             tr: Segment::system_reset(0x8B),
-            gdtr: DescTable {
-                base: 0,
-                limit: 0xFFFF,
-            },
-            idtr: DescTable {
-                base: 0,
-                limit: 0xFFFF,
-            },
+            gdtr: DescTable { base: 0, limit: 0xFFFF },
+            idtr: DescTable { base: 0, limit: 0xFFFF },
             cr0: cr0::RESET,
             cr2: 0,
             cr3: 0,

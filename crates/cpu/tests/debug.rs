@@ -17,10 +17,7 @@ use x86::cr::{dr6, dr7};
 
 /// Code that sets TF with POPFD and then runs `body`; returns the labels
 /// `body` returns.
-fn traced(
-    m: &mut Machine,
-    body: impl FnOnce(&mut CodeAssembler) -> Result<Vec<CodeLabel>, iced_x86::IcedError>,
-) -> Vec<u32> {
+fn traced(m: &mut Machine, body: impl FnOnce(&mut CodeAssembler) -> Result<Vec<CodeLabel>, iced_x86::IcedError>) -> Vec<u32> {
     m.code(|a| {
         a.pushfd()?;
         a.or(dword_ptr(esp), fl::TF as i32)?;
@@ -93,11 +90,7 @@ fn single_step_follows_jumps() {
     });
     m.cpu.gpr[reg::ECX] = 0;
     m.expect_done();
-    assert_eq!(
-        m.stack(0),
-        CODE + 0x100,
-        "the trap after JMP reports its target"
-    );
+    assert_eq!(m.stack(0), CODE + 0x100, "the trap after JMP reports its target");
     assert_eq!(m.edx(), 0);
 }
 
@@ -171,10 +164,7 @@ fn mov_ss_suppresses_single_step_for_one_instruction() {
     });
     m.cpu.gpr[reg::EAX] = DATA0 as u32;
     let f = m.expect_int(vec::DB);
-    assert_eq!(
-        f.eip, l[0],
-        "one trap, after the instruction following MOV SS"
-    );
+    assert_eq!(f.eip, l[0], "one trap, after the instruction following MOV SS");
     assert_eq!(m.ebx(), 1);
     assert_eq!(m.ecx(), 0);
 }
@@ -207,11 +197,7 @@ fn pop_ss_suppresses_single_step_for_one_instruction() {
     m.cpu.gpr[reg::ESI] = 0;
     m.expect_done();
     assert_eq!(m.esp(), STACK0_INIT - 12);
-    assert_eq!(
-        m.stack(0),
-        l[0],
-        "second trap after the instruction following POP SS"
-    );
+    assert_eq!(m.stack(0), l[0], "second trap after the instruction following POP SS");
 }
 
 #[test]
@@ -241,11 +227,7 @@ fn single_step_through_rep_string_traps_each_iteration() {
     m.cpu.gpr[reg::ESI] = 0;
     m.expect_done();
     assert_eq!(m.stack(0), l[0], "trap with EIP still on the REP STOSB");
-    assert_ne!(
-        m.stack(2) & fl::RF,
-        0,
-        "RF pushed set: not the last iteration"
-    );
+    assert_ne!(m.stack(2) & fl::RF, 0, "RF pushed set: not the last iteration");
     assert_eq!(m.ecx(), 2, "after one iteration");
     assert_eq!(m.cpu.gpr[reg::EDI], DATA + 1);
 }
@@ -336,11 +318,7 @@ fn instruction_breakpoint_is_a_fault() {
     assert_eq!(f.eip, l[0], "before the instruction executes");
     assert_eq!(m.ebx(), 0);
     assert_ne!(m.cpu.dr[6] & dr6::B0, 0, "DR6.B0");
-    assert_eq!(
-        f.eflags & fl::RF,
-        0,
-        "unlike other faults, RF is not set in the pushed EFLAGS"
-    );
+    assert_eq!(f.eflags & fl::RF, 0, "unlike other faults, RF is not set in the pushed EFLAGS");
 }
 
 #[test]

@@ -30,16 +30,8 @@ fn descriptor(r: &mut SmallRng) -> u64 {
     if r.random_bool(0.3) {
         return r.next_u64();
     }
-    let base: u32 = if r.random_bool(0.7) {
-        0
-    } else {
-        r.random::<u32>() & 0x003F_F000
-    };
-    let limit: u32 = if r.random_bool(0.7) {
-        0xFFFFF
-    } else {
-        r.random::<u32>() & 0xFFFFF
-    };
+    let base: u32 = if r.random_bool(0.7) { 0 } else { r.random::<u32>() & 0x003F_F000 };
+    let limit: u32 = if r.random_bool(0.7) { 0xFFFFF } else { r.random::<u32>() & 0xFFFFF };
     let typ: u64 = r.random_range(0..16);
     let s: u64 = if r.random_bool(0.85) { 1 } else { 0 };
     let dpl: u64 = r.random_range(0..4);
@@ -87,10 +79,7 @@ fn setup(r: &mut SmallRng, mem: &mut GuestMemory) -> CpuState {
             _ => PTAB | 0x07,
         })
         .collect();
-    mem.write_phys(
-        PDIR as u64,
-        &pd.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>(),
-    );
+    mem.write_phys(PDIR as u64, &pd.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>());
     let pt: Vec<u32> = (0..1024u32)
         .map(|i| {
             if r.random_bool(0.9) {
@@ -100,10 +89,7 @@ fn setup(r: &mut SmallRng, mem: &mut GuestMemory) -> CpuState {
             }
         })
         .collect();
-    mem.write_phys(
-        PTAB as u64,
-        &pt.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>(),
-    );
+    mem.write_phys(PTAB as u64, &pt.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>());
 
     let mut s = CpuState::reset();
     for g in 0..8 {
@@ -119,16 +105,9 @@ fn setup(r: &mut SmallRng, mem: &mut GuestMemory) -> CpuState {
     };
     s.idtr = DescTable {
         base: if r.random_bool(0.5) { IDT } else { 0 },
-        limit: if r.random_bool(0.9) {
-            0x7FF
-        } else {
-            r.random_range(0..0x800)
-        },
+        limit: if r.random_bool(0.9) { 0x7FF } else { r.random_range(0..0x800) },
     };
-    s.set_eflags(
-        (r.random::<u32>() & (fl::ARITH | fl::DF | fl::TF | fl::IF | fl::AC | fl::NT | fl::IOPL))
-            | 2,
-    );
+    s.set_eflags((r.random::<u32>() & (fl::ARITH | fl::DF | fl::TF | fl::IF | fl::AC | fl::NT | fl::IOPL)) | 2);
     if r.random_bool(0.05) {
         s.set_eflags(s.eflags() & !fl::TF);
     }
@@ -145,42 +124,23 @@ fn setup(r: &mut SmallRng, mem: &mut GuestMemory) -> CpuState {
             s.set_a20(r.random_bool(0.5));
         }
         _ => {
-            s.cr0 = cr0::PE
-                | cr0::ET
-                | if r.random_bool(0.5) { cr0::WP } else { 0 }
-                | if r.random_bool(0.2) { cr0::AM } else { 0 };
+            s.cr0 = cr0::PE | cr0::ET | if r.random_bool(0.5) { cr0::WP } else { 0 } | if r.random_bool(0.2) { cr0::AM } else { 0 };
             if r.random_bool(0.5) {
                 s.cr0 |= cr0::PG;
                 s.cr3 = PDIR;
-                s.cr4 = if r.random_bool(0.5) { cr4::PSE } else { 0 }
-                    | if r.random_bool(0.5) { cr4::PGE } else { 0 };
+                s.cr4 = if r.random_bool(0.5) { cr4::PSE } else { 0 } | if r.random_bool(0.5) { cr4::PGE } else { 0 };
             }
             let cpl: u8 = if mode == 4 { 3 } else { r.random_range(0..4) };
             let big = mode != 2;
-            let code_d = Descriptor::new(
-                if big {
-                    0x00CF_9B00_0000_FFFF
-                } else {
-                    0x000F_9B00_0000_FFFF
-                } | ((cpl as u64) << 45),
-            );
-            let data_d = Descriptor::new(
-                if big {
-                    0x00CF_9300_0000_FFFF
-                } else {
-                    0x000F_9300_0000_FFFF
-                } | ((cpl as u64) << 45),
-            );
+            let code_d = Descriptor::new(if big { 0x00CF_9B00_0000_FFFF } else { 0x000F_9B00_0000_FFFF } | ((cpl as u64) << 45));
+            let data_d = Descriptor::new(if big { 0x00CF_9300_0000_FFFF } else { 0x000F_9300_0000_FFFF } | ((cpl as u64) << 45));
             s.seg[sreg::CS] = Segment::from_descriptor(0x08 | cpl as u16, code_d);
             for i in [sreg::DS, sreg::ES, sreg::SS, sreg::FS, sreg::GS] {
                 s.seg[i] = Segment::from_descriptor(0x10 | cpl as u16, data_d);
             }
             s.cpl = cpl;
             s.eip = code_at;
-            s.tr = Segment::from_descriptor(
-                0x18,
-                Descriptor::new(0x0000_8B00_0000_0067 | ((TSS as u64) << 16)),
-            );
+            s.tr = Segment::from_descriptor(0x18, Descriptor::new(0x0000_8B00_0000_0067 | ((TSS as u64) << 16)));
             if mode == 4 && r.random_bool(0.5) {
                 // Virtual-8086 mode.
                 s.set_eflags(s.eflags() | fl::VM);
@@ -235,9 +195,7 @@ fn interpreter_survives_random_code() {
             }
             e
         }));
-        let exit = result.unwrap_or_else(|_| {
-            panic!("interpreter panicked: replay with RINGVISOR_FUZZ_SEED={case_seed}")
-        });
+        let exit = result.unwrap_or_else(|_| panic!("interpreter panicked: replay with RINGVISOR_FUZZ_SEED={case_seed}"));
         assert!(
             t.elapsed() < Duration::from_secs(2),
             "case took {:?}: replay with RINGVISOR_FUZZ_SEED={case_seed}",
@@ -253,8 +211,6 @@ fn interpreter_survives_random_code() {
         interp.stats.instructions = 0;
         cases += 1;
     }
-    eprintln!(
-        "fuzz: {cases} cases, {insns} instructions, exits budget/halted/shutdown/stopped = {exits:?}"
-    );
+    eprintln!("fuzz: {cases} cases, {insns} instructions, exits budget/halted/shutdown/stopped = {exits:?}");
     assert!(cases > 0);
 }

@@ -38,12 +38,7 @@ fn out_at_cpl3(m: &mut Machine, port: u16, size: u8) -> u32 {
 #[track_caller]
 fn expect_allowed(m: &mut Machine, port: u16, size: u8) {
     m.expect_int(0x80);
-    let v = 0x1122_3344u32
-        & if size == 4 {
-            u32::MAX
-        } else {
-            (1 << (8 * size)) - 1
-        };
+    let v = 0x1122_3344u32 & if size == 4 { u32::MAX } else { (1 << (8 * size)) - 1 };
     assert_eq!(m.bus.outs, vec![(port, size, v)]);
 }
 

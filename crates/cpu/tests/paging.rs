@@ -35,10 +35,7 @@ fn paged() -> Machine {
 }
 
 /// One instruction at CODE (after `setup`), then HLT; returns its address.
-fn one(
-    m: &mut Machine,
-    f: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>,
-) -> u32 {
+fn one(m: &mut Machine, f: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>) -> u32 {
     m.code(|a| {
         let mut at = a.create_label();
         a.set_label(&mut at)?;
@@ -296,11 +293,7 @@ fn large_page_supervisor_only() {
 
 /// Map PAGE to `phys` (with `extra` bits), read it, remap it to
 /// 0x500000, run `flush`, read again; returns (first, second) values.
-fn remap(
-    m: &mut Machine,
-    extra: u32,
-    flush: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>,
-) -> (u32, u32) {
+fn remap(m: &mut Machine, extra: u32, flush: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>) -> (u32, u32) {
     m.w32(0x30_0000, 0x1111);
     m.w32(0x50_0000, 0x2222);
     m.set_pte(PAGE, 0x30_0000 | P | RW | US | extra);

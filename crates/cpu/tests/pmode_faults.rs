@@ -613,9 +613,7 @@ fn hlt_resumes_on_interrupt() {
 
 /// Step the first instruction, then raise an interrupt: where it is taken
 /// shows whether the instruction opened an interrupt shadow.
-fn shadow_probe(
-    first: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>,
-) -> (Machine, Vec<u32>) {
+fn shadow_probe(first: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>) -> (Machine, Vec<u32>) {
     let mut m = Machine::new();
     let l = m.code(|a| {
         let mut second = a.create_label();

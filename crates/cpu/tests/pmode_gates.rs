@@ -261,11 +261,7 @@ fn far_call_to_conforming_code_keeps_stack_and_cpl() {
     m.ring3(CODE);
     let f = m.expect_int(0x80);
     assert_eq!(f.cs, (SEL_A | 3) as u32);
-    assert_eq!(
-        f.esp,
-        STACK3 - 8,
-        "return address pushed on the ring-3 stack"
-    );
+    assert_eq!(f.esp, STACK3 - 8, "return address pushed on the ring-3 stack");
     assert_eq!(m.r32(STACK3 - 8), at + 7);
     assert_eq!(m.r32(STACK3 - 4), CODE3 as u32);
 }

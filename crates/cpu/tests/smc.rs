@@ -33,15 +33,9 @@ fn assemble(f: impl Fn(&mut CodeAssembler, u16, &mut CodeLabel)) -> Vec<u8> {
         let mut mark = a.create_label();
         f(&mut a, target, &mut mark);
         let r = a
-            .assemble_options(
-                ORG as u64,
-                BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
-            )
+            .assemble_options(ORG as u64, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)
             .unwrap();
-        (
-            r.inner.code_buffer.clone(),
-            r.label_ip(&mark).unwrap() as u16,
-        )
+        (r.inner.code_buffer.clone(), r.label_ip(&mark).unwrap() as u16)
     };
     let (_, at) = build(0x1234);
     let (code, at2) = build(at);
@@ -65,10 +59,7 @@ fn store_into_the_next_instruction() {
     a.mov(al, 0).unwrap();
     a.hlt().unwrap();
     let code = a.assemble(ORG as u64).unwrap();
-    assert_eq!(
-        code[5], 0xB0,
-        "layout: the patched MOV AL must start at offset 5"
-    );
+    assert_eq!(code[5], 0xB0, "layout: the patched MOV AL must start at offset 5");
     let (mut s, mut mem) = machine(&code);
     let mut interp = Interpreter::new();
     run(&mut s, &mut mem, &mut interp);

@@ -39,10 +39,7 @@ fn tss32(m: &mut Machine, base: u32, entry: u32, stack_top: u32) {
         m.w32(base + 0x28 + 4 * r, 0xA0 + r);
     }
     m.w32(base + 0x38, stack_top); // ESP
-    for (k, sel) in [DATA0, CODE0, DATA0, DATA0, DATA0, DATA0]
-        .iter()
-        .enumerate()
-    {
+    for (k, sel) in [DATA0, CODE0, DATA0, DATA0, DATA0, DATA0].iter().enumerate() {
         m.w16(base + 0x48 + 4 * k as u32, *sel);
     }
     m.w16(base + 0x66, 0x68);
@@ -146,10 +143,7 @@ fn iret_with_nt_returns_to_the_calling_task() {
     assert_eq!(m.ecx(), 0x99);
     assert_eq!(m.esp(), STACK0_INIT);
     assert!(busy(&m, TSS_SEL));
-    assert!(
-        !busy(&m, TSS2_SEL),
-        "IRET clears the nested task's busy bit"
-    );
+    assert!(!busy(&m, TSS2_SEL), "IRET clears the nested task's busy bit");
     assert_eq!(m.r32(TSS2 + 0x34), 0x77, "nested task's EBX saved");
     assert_eq!(m.r32(TSS2 + 0x24) & fl::NT, 0, "saved NT cleared by IRET");
     assert!(!m.cpu.flag(fl::NT), "caller's own NT");
@@ -206,10 +200,7 @@ fn task_gate_dpl_below_cpl_is_gp_gate() {
 fn task_gate_not_present_is_np_gate() {
     let mut m = Machine::new();
     setup(&mut m);
-    m.set_desc(
-        TASK_GATE,
-        not_present(gate_desc(TSS2_SEL, 0, gate::TASK, 3, 0)),
-    );
+    m.set_desc(TASK_GATE, not_present(gate_desc(TSS2_SEL, 0, gate::TASK, 3, 0)));
     transfer(&mut m, true, TASK_GATE);
     m.expect_err(vec::NP, TASK_GATE as u32);
 }
@@ -519,10 +510,7 @@ fn saving_into_16bit_tss_on_call_and_return() {
     setup(&mut m);
     m.write(TSS4, &[0; 0x2C]);
     m.set_desc(SEL_A, seg_desc(TSS4, 0x2B, acc::TSS16 | 2, 0));
-    m.cpu.tr = cpu::segment::Segment::from_descriptor(
-        SEL_A,
-        x86::descriptor::Descriptor::new(m.desc(SEL_A)),
-    );
+    m.cpu.tr = cpu::segment::Segment::from_descriptor(SEL_A, x86::descriptor::Descriptor::new(m.desc(SEL_A)));
     m.code_at(TASK2, |a| {
         a.iretd()?;
         Ok(vec![])

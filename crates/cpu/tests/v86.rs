@@ -281,11 +281,7 @@ fn pushf_popf_with_iopl_below_3_are_gp0() {
             Ok(vec![at])
         });
         let f = expect_v86_gp(&mut m, l[0]);
-        assert_eq!(
-            f.esp,
-            V86_SP - 2,
-            "stack untouched by the faulting instruction"
-        );
+        assert_eq!(f.esp, V86_SP - 2, "stack untouched by the faulting instruction");
     }
 }
 

@@ -276,11 +276,7 @@ impl Keyboard {
                     self.set1_break = true;
                     continue;
                 }
-                let high = if std::mem::take(&mut self.set1_break) {
-                    0x80
-                } else {
-                    0
-                };
+                let high = if std::mem::take(&mut self.set1_break) { 0x80 } else { 0 };
                 self.queue.push_back(translate_set2_byte(code) | high);
             } else {
                 self.queue.push_back(code);
@@ -392,11 +388,7 @@ impl I8042 {
                             self.xlat_break = true;
                             continue;
                         }
-                        let high = if std::mem::take(&mut self.xlat_break) {
-                            0x80
-                        } else {
-                            0
-                        };
+                        let high = if std::mem::take(&mut self.xlat_break) { 0x80 } else { 0 };
                         self.obuf = Some(OutByte {
                             data: translate_set2_byte(b) | high,
                             aux: false,
@@ -614,10 +606,7 @@ mod tests {
     fn self_test_and_interface_tests() {
         let (mut k, _) = setup();
         cmd(&mut k, 0xAA);
-        assert_eq!(
-            status(&mut k) & (STATUS_OBF | STATUS_CMD | STATUS_SYS),
-            0x0D
-        );
+        assert_eq!(status(&mut k) & (STATUS_OBF | STATUS_CMD | STATUS_SYS), 0x0D);
         assert_eq!(read(&mut k), 0x55);
         cmd(&mut k, 0xAB);
         assert_eq!(read(&mut k), 0x00);
@@ -785,10 +774,7 @@ mod tests {
         lines.take_rising_edges();
         cmd(&mut k, 0xD3);
         data(&mut k, 0x5A);
-        assert_eq!(
-            status(&mut k) & (STATUS_OBF | STATUS_AUX),
-            STATUS_OBF | STATUS_AUX
-        );
+        assert_eq!(status(&mut k) & (STATUS_OBF | STATUS_AUX), STATUS_OBF | STATUS_AUX);
         assert_eq!(lines.take_rising_edges(), 1 << 12);
         assert_eq!(read(&mut k), 0x5A);
         // A command for the mouse: nobody answers, the controller times out.
@@ -857,12 +843,7 @@ mod tests {
                     let c = rng.byte();
                     k.port_write(0x64, 1, u32::from(c), 0);
                 }
-                _ => k.port_write(
-                    rng.pick(&[0x60, 0x64]),
-                    rng.size(),
-                    rng.next_u64() as u32,
-                    0,
-                ),
+                _ => k.port_write(rng.pick(&[0x60, 0x64]), rng.size(), rng.next_u64() as u32, 0),
             }
             k.take_reset_request();
             assert!(k.ctrl_queue.len() <= CTRL_QUEUE);

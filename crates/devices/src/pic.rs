@@ -112,11 +112,7 @@ impl Chip {
             read_isr: false,
             poll: false,
             elcr: 0,
-            elcr_writable: if is_master {
-                ELCR_MASTER_WRITABLE
-            } else {
-                ELCR_SLAVE_WRITABLE
-            },
+            elcr_writable: if is_master { ELCR_MASTER_WRITABLE } else { ELCR_SLAVE_WRITABLE },
         }
     }
 
@@ -147,8 +143,7 @@ impl Chip {
                 let (c, r) = (self.rank(current), self.rank(candidate));
                 // Special fully nested mode lets the slave's higher requests
                 // through while IR2 is already in service.
-                let nested_cascade =
-                    self.is_master && self.special_fully_nested && candidate == CASCADE_IRQ;
+                let nested_cascade = self.is_master && self.special_fully_nested && candidate == CASCADE_IRQ;
                 if r < c || (r == c && nested_cascade) {
                     Some(candidate)
                 } else {
@@ -225,10 +220,7 @@ impl Chip {
         self.rotate_on_auto_eoi = false;
         self.init = Init::Icw2;
         if value & 0x08 != 0 {
-            rate_limited!(
-                debug,
-                "8259 ICW1 LTIM ignored: the ELCR selects level triggering on the PIIX3"
-            );
+            rate_limited!(debug, "8259 ICW1 LTIM ignored: the ELCR selects level triggering on the PIIX3");
         }
     }
 
@@ -276,11 +268,7 @@ impl Chip {
             }
             Init::Icw3 => {
                 self.icw3 = value;
-                self.init = if self.needs_icw4 {
-                    Init::Icw4
-                } else {
-                    Init::Ready
-                };
+                self.init = if self.needs_icw4 { Init::Icw4 } else { Init::Ready };
             }
             Init::Icw4 => {
                 self.icw4 = value;
@@ -452,11 +440,7 @@ impl Pic {
             SLAVE_COMMAND => self.slave.write_command(value),
             SLAVE_DATA => self.slave.write_data(value),
             ELCR_MASTER | ELCR_SLAVE => {
-                let chip = if port == ELCR_MASTER {
-                    &mut self.master
-                } else {
-                    &mut self.slave
-                };
+                let chip = if port == ELCR_MASTER { &mut self.master } else { &mut self.slave };
                 let new = value & chip.elcr_writable;
                 // An input that changes trigger mode starts afresh: no stale
                 // level taken for an edge, nor an old edge for a level.

@@ -30,9 +30,7 @@
 //! every 15.085 µs of virtual time; BIOSes and Linux time short delays with
 //! it), bit 5 OUT2, bits 6-7 (IOCHK/SERR status) 0.
 
-use crate::{
-    IrqLine, NANOS_PER_SEC, Nanos, PortIo, Timed, rate_limited, read_bytewise, write_bytewise,
-};
+use crate::{IrqLine, NANOS_PER_SEC, Nanos, PortIo, Timed, rate_limited, read_bytewise, write_bytewise};
 
 /// Input clock of the counters, in Hz.
 pub const PIT_HZ: u64 = 1_193_182;
@@ -75,11 +73,7 @@ enum Run {
     /// Counting down from `reload`: `counted` ticks before `since`, plus
     /// the ticks since `since` while the gate lets it count (`since` is
     /// `None` while suspended).
-    Active {
-        reload: u32,
-        counted: u64,
-        since: Option<u64>,
-    },
+    Active { reload: u32, counted: u64, since: Option<u64> },
 }
 
 #[derive(Clone, Debug)]
@@ -170,11 +164,7 @@ impl Counter {
     fn count(&self, t: u64) -> u16 {
         match self.run {
             Run::Idle { count } => count,
-            Run::Active {
-                reload,
-                counted,
-                since,
-            } => {
+            Run::Active { reload, counted, since } => {
                 let e = Self::elapsed(counted, since, t);
                 let m = u64::from(self.modulus());
                 let n = u64::from(reload);
@@ -204,11 +194,7 @@ impl Counter {
     fn out(&self, t: u64) -> bool {
         match self.run {
             Run::Idle { .. } => self.mode != 0,
-            Run::Active {
-                reload,
-                counted,
-                since,
-            } => {
+            Run::Active { reload, counted, since } => {
                 let e = Self::elapsed(counted, since, t);
                 let n = u64::from(reload);
                 match self.mode {
@@ -270,11 +256,7 @@ impl Counter {
             _ => Access::LsbMsb,
         };
         self.mode_bits = (control >> 1) & 7;
-        self.mode = if self.mode_bits >= 6 {
-            self.mode_bits - 4
-        } else {
-            self.mode_bits
-        };
+        self.mode = if self.mode_bits >= 6 { self.mode_bits - 4 } else { self.mode_bits };
         self.bcd = control & 1 != 0;
         self.cr_valid = false;
         self.write_msb_next = false;
@@ -392,12 +374,7 @@ impl Counter {
         match (self.mode, gate) {
             // Modes 0 and 4: the gate suspends and resumes counting.
             (0 | 4, _) => {
-                if let Run::Active {
-                    reload,
-                    counted,
-                    since,
-                } = self.run
-                {
+                if let Run::Active { reload, counted, since } = self.run {
                     self.run = Run::Active {
                         reload,
                         counted: Self::elapsed(counted, since, t),
@@ -483,10 +460,7 @@ impl Pit {
             0x40..=0x42 => self.counters[usize::from(port - COUNTER0)].read(t),
             PORT_61 => {
                 let refresh = (now / REFRESH_TOGGLE_NS) & 1 == 1;
-                u8::from(self.counters[2].gate)
-                    | (self.port61 & 0x0E)
-                    | (u8::from(refresh) << 4)
-                    | (u8::from(self.counters[2].out(t)) << 5)
+                u8::from(self.counters[2].gate) | (self.port61 & 0x0E) | (u8::from(refresh) << 4) | (u8::from(self.counters[2].out(t)) << 5)
             }
             // The command register is write-only; the 8254 leaves the bus
             // floating.

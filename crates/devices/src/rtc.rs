@@ -26,10 +26,7 @@
 //! IRQ8 is driven as a level equal to IRQF; the PC routes it edge-triggered,
 //! so a guest gets the next interrupt only after reading register C.
 
-use crate::{
-    IrqLine, NANOS_PER_SEC, Nanos, PortIo, Timed, from_bcd, rate_limited, read_bytewise, to_bcd,
-    write_bytewise,
-};
+use crate::{IrqLine, NANOS_PER_SEC, Nanos, PortIo, Timed, from_bcd, rate_limited, read_bytewise, to_bcd, write_bytewise};
 
 /// Index port (bit 7: NMI disable).
 pub const INDEX_PORT: u16 = 0x70;
@@ -150,8 +147,7 @@ impl DateTime {
     }
 
     fn to_unix(self) -> i64 {
-        days_from_civil(self.year, self.month, self.day) * SECS_PER_DAY
-            + i64::from(self.hour * 3600 + self.minute * 60 + self.second)
+        days_from_civil(self.year, self.month, self.day) * SECS_PER_DAY + i64::from(self.hour * 3600 + self.minute * 60 + self.second)
     }
 }
 
@@ -281,9 +277,7 @@ impl Rtc {
     /// Recompute the standard checksum (0x2E high, 0x2F low) over
     /// 0x10-0x2D.
     pub fn update_checksum(&mut self) {
-        let sum: u16 = self.ram[0x10..=0x2D]
-            .iter()
-            .fold(0u16, |acc, &b| acc.wrapping_add(u16::from(b)));
+        let sum: u16 = self.ram[0x10..=0x2D].iter().fold(0u16, |acc, &b| acc.wrapping_add(u16::from(b)));
         self.ram[usize::from(reg::CHECKSUM_HI)] = (sum >> 8) as u8;
         self.ram[usize::from(reg::CHECKSUM_LO)] = sum as u8;
     }
@@ -326,8 +320,7 @@ impl Rtc {
 
     /// The time fields at `now`.
     fn fields_at(&self, now: Nanos) -> DateTime {
-        self.frozen
-            .unwrap_or_else(|| DateTime::from_unix(self.secs_at(now)))
+        self.frozen.unwrap_or_else(|| DateTime::from_unix(self.secs_at(now)))
     }
 
     /// Stop the clock at `now` (SET or a divider reset).
@@ -386,11 +379,7 @@ impl Rtc {
         if self.reg_b & B_24H != 0 {
             self.encode(hour)
         } else {
-            let h12 = if hour.is_multiple_of(12) {
-                12
-            } else {
-                hour % 12
-            };
+            let h12 = if hour.is_multiple_of(12) { 12 } else { hour % 12 };
             self.encode(h12) | if hour >= 12 { 0x80 } else { 0 }
         }
     }
@@ -403,9 +392,7 @@ impl Rtc {
         } else {
             let h12 = self.decode(v & 0x7F);
             let pm = v & 0x80 != 0;
-            (1..=12)
-                .contains(&h12)
-                .then_some(h12 % 12 + if pm { 12 } else { 0 })
+            (1..=12).contains(&h12).then_some(h12 % 12 + if pm { 12 } else { 0 })
         }
     }
 
@@ -484,11 +471,7 @@ impl Rtc {
         } else {
             Some(self.decode_hour(hour_raw)?)
         };
-        Some((
-            hour,
-            field(reg::MINUTES_ALARM, 59)?,
-            field(reg::SECONDS_ALARM, 59)?,
-        ))
+        Some((hour, field(reg::MINUTES_ALARM, 59)?, field(reg::SECONDS_ALARM, 59)?))
     }
 
     /// The first second after `secs` whose time matches the alarm.
@@ -565,14 +548,7 @@ impl Rtc {
         match self.index {
             reg::SECONDS | reg::MINUTES | reg::HOURS => self.read_time_register(self.index, now),
             reg::DAY_OF_WEEK..=reg::YEAR | reg::CENTURY => self.read_time_register(self.index, now),
-            reg::A => {
-                self.reg_a
-                    | if self.update_in_progress(now) {
-                        A_UIP
-                    } else {
-                        0
-                    }
-            }
+            reg::A => self.reg_a | if self.update_in_progress(now) { A_UIP } else { 0 },
             reg::B => self.reg_b,
             reg::C => {
                 let value = self.reg_c | if self.irqf() { C_IRQF } else { 0 };
@@ -588,12 +564,8 @@ impl Rtc {
     fn write_register(&mut self, value: u8, now: Nanos) {
         self.sync(now);
         match self.index {
-            reg::SECONDS | reg::MINUTES | reg::HOURS => {
-                self.write_time_register(self.index, value, now)
-            }
-            reg::DAY_OF_WEEK..=reg::YEAR | reg::CENTURY => {
-                self.write_time_register(self.index, value, now)
-            }
+            reg::SECONDS | reg::MINUTES | reg::HOURS => self.write_time_register(self.index, value, now),
+            reg::DAY_OF_WEEK..=reg::YEAR | reg::CENTURY => self.write_time_register(self.index, value, now),
             reg::A => {
                 let was_divider = self.divider_running();
                 self.reg_a = value & 0x7F;
@@ -929,25 +901,13 @@ mod tests {
         // (3 GiB - 16 MiB) / 64 KiB = 48896 = 0xBF00.
         assert_eq!((rtc.nvram(0x34), rtc.nvram(0x35)), (0x00, 0xBF));
         // 2 GiB / 64 KiB = 0x8000.
-        assert_eq!(
-            (rtc.nvram(0x5B), rtc.nvram(0x5C), rtc.nvram(0x5D)),
-            (0, 0x80, 0)
-        );
+        assert_eq!((rtc.nvram(0x5B), rtc.nvram(0x5C), rtc.nvram(0x5D)), (0, 0x80, 0));
         let sum: u16 = (0x10..=0x2D).map(|i| u16::from(rtc.nvram(i))).sum();
-        assert_eq!(
-            u16::from(rtc.nvram(0x2E)) << 8 | u16::from(rtc.nvram(0x2F)),
-            sum
-        );
+        assert_eq!(u16::from(rtc.nvram(0x2E)) << 8 | u16::from(rtc.nvram(0x2F)), sum);
         // 32 MiB machine.
         rtc.set_memory_size(32 * 1024 * 1024, 0);
-        assert_eq!(
-            u16::from(rtc.nvram(0x18)) << 8 | u16::from(rtc.nvram(0x17)),
-            31 * 1024
-        );
-        assert_eq!(
-            u16::from(rtc.nvram(0x35)) << 8 | u16::from(rtc.nvram(0x34)),
-            256
-        );
+        assert_eq!(u16::from(rtc.nvram(0x18)) << 8 | u16::from(rtc.nvram(0x17)), 31 * 1024);
+        assert_eq!(u16::from(rtc.nvram(0x35)) << 8 | u16::from(rtc.nvram(0x34)), 256);
     }
 
     #[test]

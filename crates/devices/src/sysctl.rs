@@ -45,11 +45,7 @@ impl SystemControlA {
 
     fn write_u8(&mut self, port: u16, value: u8) {
         if port != PORT {
-            rate_limited!(
-                debug,
-                port,
-                "port 0x92 device: write to a port it does not own"
-            );
+            rate_limited!(debug, port, "port 0x92 device: write to a port it does not own");
             return;
         }
         if value & FAST_RESET != 0 && self.value & FAST_RESET == 0 {

@@ -33,9 +33,7 @@ pub mod set2 {
     pub const LCTRL: u8 = 0x14;
     pub const LALT: u8 = 0x11;
     /// F1-F12.
-    pub const F: [u8; 12] = [
-        0x05, 0x06, 0x04, 0x0C, 0x03, 0x0B, 0x83, 0x0A, 0x01, 0x09, 0x78, 0x07,
-    ];
+    pub const F: [u8; 12] = [0x05, 0x06, 0x04, 0x0C, 0x03, 0x0B, 0x83, 0x0A, 0x01, 0x09, 0x78, 0x07];
     /// The 0xE0-prefixed keys.
     pub const UP: u8 = 0x75;
     pub const DOWN: u8 = 0x72;
@@ -104,11 +102,7 @@ impl Mods {
 /// Append the set 2 bytes for typing `key` with `mods` held: modifiers
 /// down, key down, key up, modifiers up.
 pub fn type_key(key: Key, mods: Mods, out: &mut Vec<u8>) {
-    let modifiers = [
-        (mods.ctrl, set2::LCTRL),
-        (mods.alt, set2::LALT),
-        (mods.shift, set2::LSHIFT),
-    ];
+    let modifiers = [(mods.ctrl, set2::LCTRL), (mods.alt, set2::LALT), (mods.shift, set2::LSHIFT)];
     for &(held, code) in &modifiers {
         if held {
             out.push(code);
@@ -116,9 +110,7 @@ pub fn type_key(key: Key, mods: Mods, out: &mut Vec<u8>) {
     }
     match key {
         Key::Code(c) => out.extend_from_slice(&[c, set2::BREAK, c]),
-        Key::Extended(c) => {
-            out.extend_from_slice(&[set2::EXTENDED, c, set2::EXTENDED, set2::BREAK, c])
-        }
+        Key::Extended(c) => out.extend_from_slice(&[set2::EXTENDED, c, set2::EXTENDED, set2::BREAK, c]),
     }
     for &(held, code) in modifiers.iter().rev() {
         if held {
@@ -131,8 +123,8 @@ pub fn type_key(key: Key, mods: Mods, out: &mut Vec<u8>) {
 /// `byte` on a US keyboard.
 pub fn ascii_key(byte: u8) -> Option<(u8, bool)> {
     const LETTERS: [u8; 26] = [
-        0x1C, 0x32, 0x21, 0x23, 0x24, 0x2B, 0x34, 0x33, 0x43, 0x3B, 0x42, 0x4B, 0x3A, 0x31, 0x44,
-        0x4D, 0x15, 0x2D, 0x1B, 0x2C, 0x3C, 0x2A, 0x1D, 0x22, 0x35, 0x1A,
+        0x1C, 0x32, 0x21, 0x23, 0x24, 0x2B, 0x34, 0x33, 0x43, 0x3B, 0x42, 0x4B, 0x3A, 0x31, 0x44, 0x4D, 0x15, 0x2D, 0x1B, 0x2C, 0x3C, 0x2A,
+        0x1D, 0x22, 0x35, 0x1A,
     ];
     const DIGITS: [u8; 10] = [0x45, 0x16, 0x1E, 0x26, 0x25, 0x2E, 0x36, 0x3D, 0x3E, 0x46];
     let plain = |c| Some((c, false));
@@ -204,10 +196,7 @@ fn byte_key(byte: u8) -> Option<(Key, Mods)> {
         0x1F => ctrl(Key::Code(0x4E), true),
         0x20..=0x7E => {
             let (code, shift) = ascii_key(byte)?;
-            Some((
-                Key::Code(code),
-                if shift { Mods::SHIFT } else { Mods::NONE },
-            ))
+            Some((Key::Code(code), if shift { Mods::SHIFT } else { Mods::NONE }))
         }
         _ => None,
     }
@@ -266,25 +255,14 @@ fn parse_escape(seq: &[u8]) -> Parse {
     };
     if second != b'[' && second != b'O' {
         // Meta: ESC + character is Alt + that character's key.
-        return Parse::Done(byte_key(second).map(|(k, m)| {
-            (
-                k,
-                m.union(Mods {
-                    alt: true,
-                    ..Mods::NONE
-                }),
-            )
-        }));
+        return Parse::Done(byte_key(second).map(|(k, m)| (k, m.union(Mods { alt: true, ..Mods::NONE }))));
     }
     let body = &seq[2..];
     // The Linux console's F1-F5: ESC [ [ A-E.
     if second == b'[' && body.first() == Some(&b'[') {
         return match body.get(1) {
             None => Parse::Incomplete,
-            Some(&c @ b'A'..=b'E') => Parse::Done(Some((
-                Key::Code(set2::F[usize::from(c - b'A')]),
-                Mods::NONE,
-            ))),
+            Some(&c @ b'A'..=b'E') => Parse::Done(Some((Key::Code(set2::F[usize::from(c - b'A')]), Mods::NONE))),
             Some(_) => Parse::Done(None),
         };
     }
@@ -293,11 +271,9 @@ fn parse_escape(seq: &[u8]) -> Parse {
         return Parse::Incomplete;
     };
     let (params, final_byte) = (&body[..end], body[end]);
-    let mut numbers = params.split(|&b| b == b';').map(|p| {
-        std::str::from_utf8(p)
-            .ok()
-            .and_then(|s| s.parse::<u32>().ok())
-    });
+    let mut numbers = params
+        .split(|&b| b == b';')
+        .map(|p| std::str::from_utf8(p).ok().and_then(|s| s.parse::<u32>().ok()));
     let first = numbers.next().flatten();
     let mods = Mods::from_xterm(numbers.next().flatten().unwrap_or(1));
     let key = match final_byte {
@@ -366,10 +342,7 @@ impl TerminalKeyboard {
             [0x1B] => type_key(Key::Code(set2::ESC), Mods::NONE, out),
             [0x1B, second] => {
                 if let Some((key, mods)) = byte_key(*second) {
-                    let alt = Mods {
-                        alt: true,
-                        ..Mods::NONE
-                    };
+                    let alt = Mods { alt: true, ..Mods::NONE };
                     type_key(key, mods.union(alt), out);
                 }
             }
@@ -424,25 +397,15 @@ mod tests {
             (b"\x1b[21~", &[0x09, 0xF0, 0x09]),
             (b"\x1b[24~", &[0x07, 0xF0, 0x07]),
             (b"\x1b[Z", &[0x12, 0x0D, 0xF0, 0x0D, 0xF0, 0x12]),
-            (
-                b"\x1b[1;5A",
-                &[0x14, 0xE0, 0x75, 0xE0, 0xF0, 0x75, 0xF0, 0x14],
-            ),
+            (b"\x1b[1;5A", &[0x14, 0xE0, 0x75, 0xE0, 0xF0, 0x75, 0xF0, 0x14]),
             (b"\x1bx", &[0x11, 0x22, 0xF0, 0x22, 0xF0, 0x11]),
-            (
-                b"\x1b\x1b[B",
-                &[0x76, 0xF0, 0x76, 0xE0, 0x72, 0xE0, 0xF0, 0x72],
-            ),
+            (b"\x1b\x1b[B", &[0x76, 0xF0, 0x76, 0xE0, 0x72, 0xE0, 0xF0, 0x72]),
             // Unknown sequences and UTF-8 vanish.
             (b"\x1b[99~", &[]),
             ("é".as_bytes(), &[]),
         ];
         for &(input, expected) in cases {
-            assert_eq!(
-                TerminalKeyboard::translate(input),
-                expected,
-                "input {input:02x?}"
-            );
+            assert_eq!(TerminalKeyboard::translate(input), expected, "input {input:02x?}");
         }
     }
 
@@ -454,8 +417,7 @@ mod tests {
         for b in 0x20..=0x7Eu8 {
             let (code, shift) = ascii_key(b).expect("printable ASCII maps");
             assert!(code < 0x80);
-            let lower_twin =
-                matches!(b, b'a'..=b'z' | b'0'..=b'9' | b' ') || b"`-=[]\\;',./".contains(&b);
+            let lower_twin = matches!(b, b'a'..=b'z' | b'0'..=b'9' | b' ') || b"`-=[]\\;',./".contains(&b);
             assert_eq!(shift, !lower_twin, "byte {b:#x}");
         }
     }
@@ -490,10 +452,7 @@ mod tests {
             }
         }
         // Shift, H, H up, Shift up, i, i up, E0 Up, E0 Up-break.
-        assert_eq!(
-            got,
-            [0x2A, 0x23, 0xA3, 0xAA, 0x17, 0x97, 0xE0, 0x48, 0xE0, 0xC8]
-        );
+        assert_eq!(got, [0x2A, 0x23, 0xA3, 0xAA, 0x17, 0x97, 0xE0, 0x48, 0xE0, 0xC8]);
     }
 
     #[test]

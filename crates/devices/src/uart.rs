@@ -213,10 +213,7 @@ impl Uart {
     /// MSR bits 7-4.
     fn msr_lines(&self) -> u8 {
         if self.loopback() {
-            ((self.mcr & MCR_RTS) << 3)
-                | ((self.mcr & MCR_DTR) << 5)
-                | ((self.mcr & MCR_OUT1) << 4)
-                | ((self.mcr & MCR_OUT2) << 4)
+            ((self.mcr & MCR_RTS) << 3) | ((self.mcr & MCR_DTR) << 5) | ((self.mcr & MCR_OUT1) << 4) | ((self.mcr & MCR_OUT2) << 4)
         } else {
             self.external_lines
         }
@@ -263,11 +260,7 @@ impl Uart {
             self.output.push(byte);
         } else {
             self.dropped += 1;
-            rate_limited!(
-                warn,
-                base = self.base,
-                "UART output buffer full, dropping bytes"
-            );
+            rate_limited!(warn, base = self.base, "UART output buffer full, dropping bytes");
         }
         // The byte left THR at once: THR is empty again.
         self.thre_pending = true;
@@ -285,11 +278,7 @@ impl Uart {
                 if id == Some(IIR_THRI) {
                     self.thre_pending = false;
                 }
-                let fifo = if self.fifo_enabled {
-                    IIR_FIFO_ENABLED
-                } else {
-                    0
-                };
+                let fifo = if self.fifo_enabled { IIR_FIFO_ENABLED } else { 0 };
                 fifo | id.unwrap_or(IIR_NO_INT)
             }
             3 => self.lcr,
@@ -333,12 +322,7 @@ impl Uart {
                 self.note_line_change(old);
             }
             5 | 6 => {
-                rate_limited!(
-                    debug,
-                    base = self.base,
-                    offset,
-                    "UART write to LSR/MSR ignored"
-                );
+                rate_limited!(debug, base = self.base, offset, "UART write to LSR/MSR ignored");
             }
             7 => self.scr = value,
             _ => {}
@@ -365,11 +349,7 @@ impl Uart {
             };
         }
         if value & 0x20 != 0 {
-            rate_limited!(
-                debug,
-                base = self.base,
-                "UART 64-byte FIFO (16750) not emulated"
-            );
+            rate_limited!(debug, base = self.base, "UART 64-byte FIFO (16750) not emulated");
         }
     }
 }

@@ -39,9 +39,7 @@ impl std::str::FromStr for Choice {
             "auto" => Ok(Choice::Auto),
             "interpreter" => Ok(Choice::Interpreter),
             "recompiler" => Ok(Choice::Recompiler),
-            _ => Err(format!(
-                "unknown engine '{s}' (auto, interpreter, recompiler)"
-            )),
+            _ => Err(format!("unknown engine '{s}' (auto, interpreter, recompiler)")),
         }
     }
 }
@@ -96,13 +94,7 @@ impl ExecManager {
 
     /// Run the guest for up to `budget` instructions on the engine the
     /// policy picks.
-    pub fn run(
-        &mut self,
-        cpu: &mut CpuState,
-        mem: &mut GuestMemory,
-        bus: &mut dyn Bus,
-        budget: u64,
-    ) -> Exit {
+    pub fn run(&mut self, cpu: &mut CpuState, mem: &mut GuestMemory, bus: &mut dyn Bus, budget: u64) -> Exit {
         let Some(every) = self.switch_every else {
             return self.current().run(cpu, mem, bus, budget);
         };
@@ -121,8 +113,7 @@ impl ExecManager {
 
     /// Instructions retired by all engines.
     pub fn instructions(&self) -> u64 {
-        self.interpreter.stats.instructions
-            + self.recompiler.as_ref().map_or(0, |r| r.instructions())
+        self.interpreter.stats.instructions + self.recompiler.as_ref().map_or(0, |r| r.instructions())
     }
 
     /// Forget cached views of the CPU state in every engine (reset, A20).

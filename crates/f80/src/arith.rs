@@ -176,11 +176,7 @@ impl Ctx {
         }
         match (va, vb) {
             (Val::Inf(s), _) | (_, Val::Inf(s)) => Some(inf(s)),
-            (Val::Zero(sa), Val::Zero(sb)) => Some(zero(if sa == sb {
-                sa
-            } else {
-                self.rc == Rounding::Down
-            })),
+            (Val::Zero(sa), Val::Zero(sb)) => Some(zero(if sa == sb { sa } else { self.rc == Rounding::Down })),
             (Val::Zero(_), Val::Fin(u)) | (Val::Fin(u), Val::Zero(_)) => Some(self.fin(u, p)),
             (Val::Fin(x), Val::Fin(y)) => Some(self.add_fin(x, y, p)),
         }
@@ -188,19 +184,11 @@ impl Ctx {
 
     /// Exact sum of two finite non-zero values, then one rounding.
     pub(crate) fn add_fin(&mut self, x: Unp, y: Unp, p: u32) -> F80 {
-        let (big, small) = if (x.exp, x.sig) >= (y.exp, y.sig) {
-            (x, y)
-        } else {
-            (y, x)
-        };
+        let (big, small) = if (x.exp, x.sig) >= (y.exp, y.sig) { (x, y) } else { (y, x) };
         let d = (big.exp - small.exp) as u32;
         let bs = (big.sig as u128) << 63;
         let ss = shr_jam((small.sig as u128) << 63, d);
-        let sum = if big.sign == small.sign {
-            bs + ss
-        } else {
-            bs - ss
-        };
+        let sum = if big.sign == small.sign { bs + ss } else { bs - ss };
         if sum == 0 {
             return zero(self.rc == Rounding::Down);
         }
@@ -263,9 +251,7 @@ impl Ctx {
             return None;
         }
         match (va, vb) {
-            (Val::Inf(_), Val::Inf(_))
-            | (Val::Zero(_), Val::Zero(_))
-            | (Val::Fin(_), Val::Zero(_)) => {
+            (Val::Inf(_), Val::Inf(_)) | (Val::Zero(_), Val::Zero(_)) | (Val::Fin(_), Val::Zero(_)) => {
                 unreachable!()
             }
             (Val::Inf(_), _) => Some(inf(s)),
@@ -282,11 +268,7 @@ impl Ctx {
     /// Zero-divide: masked response `value`, unmasked leaves the destination.
     pub(crate) fn zero_divide(&mut self, value: F80) -> Option<F80> {
         self.raise(Exceptions::ZE);
-        if self.masked(Exceptions::ZE) {
-            Some(value)
-        } else {
-            None
-        }
+        if self.masked(Exceptions::ZE) { Some(value) } else { None }
     }
 
     /// FSQRT, rounded per RC and PC.
@@ -383,11 +365,7 @@ impl Ctx {
                     r = big_b - r;
                     sign = !sign;
                 }
-                let value = if r == 0 {
-                    zero(x.sign)
-                } else {
-                    self.rem_value(sign, r, y.exp - 1)
-                };
+                let value = if r == 0 { zero(x.sign) } else { self.rem_value(sign, r, y.exp - 1) };
                 Remainder {
                     value: Some(value),
                     quotient: (q & 7) as u8,
@@ -423,8 +401,7 @@ impl Ctx {
             Val::Fin(u) if u.exp >= 63 => Some(self.fin(u, 64)),
             Val::Fin(u) => {
                 let drop = (63 - u.exp) as u32;
-                let (k, inexact, up) =
-                    crate::round::round_at((u.sig as u128) << 64, drop + 64, self.rc, u.sign);
+                let (k, inexact, up) = crate::round::round_at((u.sig as u128) << 64, drop + 64, self.rc, u.sign);
                 if inexact {
                     self.raise(Exceptions::PE);
                 }

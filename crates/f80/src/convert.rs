@@ -79,11 +79,7 @@ impl Ctx {
         // `None`: unmasked denormal operand, nothing stored.
         let k = k?;
         let sign = a.sign();
-        let limit = if sign {
-            1u128 << (bits - 1)
-        } else {
-            (1u128 << (bits - 1)) - 1
-        };
+        let limit = if sign { 1u128 << (bits - 1) } else { (1u128 << (bits - 1)) - 1 };
         if k > limit {
             return self.invalid(indefinite);
         }
@@ -91,11 +87,7 @@ impl Ctx {
             self.raise(Exceptions::PE);
         }
         self.c1 = up;
-        Some(if sign {
-            (k as i128).wrapping_neg() as i64
-        } else {
-            k as i64
-        })
+        Some(if sign { (k as i128).wrapping_neg() as i64 } else { k as i64 })
     }
 
     /// Rounds `a` to an integer magnitude. `Err` for operands that can never
@@ -163,17 +155,9 @@ impl Ctx {
             self.raise(Exceptions::DE);
             let lz = frac.leading_zeros() as i32;
             let exp = 1 - bias - lz;
-            return Some(F80::from_parts(
-                sign,
-                (exp + crate::BIAS) as u16,
-                frac << lz,
-            ));
+            return Some(F80::from_parts(sign, (exp + crate::BIAS) as u16, frac << lz));
         }
-        Some(F80::from_parts(
-            sign,
-            (e as i32 - bias + crate::BIAS) as u16,
-            (1 << 63) | frac,
-        ))
+        Some(F80::from_parts(sign, (e as i32 - bias + crate::BIAS) as u16, (1 << 63) | frac))
     }
 
     /// FST m32: rounds to single precision per RC (precision control does

@@ -113,10 +113,7 @@ impl Class {
     /// True for the encodings the P6+ x87 refuses as operands (invalid
     /// operation, result = real indefinite).
     pub fn is_unsupported(self) -> bool {
-        matches!(
-            self,
-            Class::Unnormal | Class::PseudoNan | Class::PseudoInfinity
-        )
+        matches!(self, Class::Unnormal | Class::PseudoNan | Class::PseudoInfinity)
     }
 }
 
@@ -510,10 +507,6 @@ impl Ctx {
     /// indefinite), the unmasked one leaves the destination alone.
     pub(crate) fn invalid<T>(&mut self, value: T) -> Option<T> {
         self.raise(Exceptions::IE);
-        if self.masked(Exceptions::IE) {
-            Some(value)
-        } else {
-            None
-        }
+        if self.masked(Exceptions::IE) { Some(value) } else { None }
     }
 }

@@ -116,11 +116,7 @@ pub(crate) fn round_at(sig: u128, drop: u32, rc: Rounding, sign: bool) -> (u128,
     } else if drop == 128 {
         (0, sig >> 127 != 0, sig << 1 != 0)
     } else {
-        (
-            sig >> drop,
-            (sig >> (drop - 1)) & 1 != 0,
-            sig & ((1u128 << (drop - 1)) - 1) != 0,
-        )
+        (sig >> drop, (sig >> (drop - 1)) & 1 != 0, sig & ((1u128 << (drop - 1)) - 1) != 0)
     };
     let inexact = rbit || sticky;
     let incr = match rc {
@@ -189,11 +185,7 @@ pub(crate) fn pack_ext(sign: bool, exp: i32, sig: u128) -> F80 {
         return F80::from_parts(sign, 0, 0);
     }
     let signif = (sig >> 64) as u64;
-    let be = if signif >> 63 == 0 {
-        0
-    } else {
-        exp + crate::BIAS
-    };
+    let be = if signif >> 63 == 0 { 0 } else { exp + crate::BIAS };
     F80::from_parts(sign, be as u16, signif)
 }
 
@@ -326,11 +318,7 @@ pub(crate) struct InfMarker(pub bool);
 
 impl From<InfMarker> for F80 {
     fn from(m: InfMarker) -> F80 {
-        if m.0 {
-            F80::NEG_INFINITY
-        } else {
-            F80::INFINITY
-        }
+        if m.0 { F80::NEG_INFINITY } else { F80::INFINITY }
     }
 }
 

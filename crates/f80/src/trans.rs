@@ -27,12 +27,7 @@ const LOG10_2: W = W::c(0x9a209a84fbcff7988f8959ac0b7c9178, -2);
 const TWO_OVER_PI: W = W::c(0xa2f9836e4e441529fc2757d1f534ddc0, -1);
 
 /// pi/2 in 64-bit chunks: units 2^-63, 2^-127, 2^-191, 2^-255.
-const PI_2_CHUNKS: [u64; 4] = [
-    0xc90fdaa22168c234,
-    0xc4c6628b80dc1cd1,
-    0x29024e088a67cc74,
-    0x020bbea63b139b22,
-];
+const PI_2_CHUNKS: [u64; 4] = [0xc90fdaa22168c234, 0xc4c6628b80dc1cd1, 0x29024e088a67cc74, 0x020bbea63b139b22];
 /// pi rounded to 66 bits (= pi/2 in units of 2^-65), as the x87 uses it.
 const PI66: u128 = 0x3_243f_6a88_85a3_08d3;
 
@@ -118,11 +113,7 @@ impl Ctx {
         // 2^-66 of a rounding tie, so this equals rounding the x87's 66-bit
         // internal constant, except that a 66-bit tie (FLDLG2) rounds up.
         let (k, _, _) = round_at(w.sig, 64, self.rc, false);
-        let (sig, exp) = if k >> 64 != 0 {
-            (k >> 1, w.exp + 1)
-        } else {
-            (k, w.exp)
-        };
+        let (sig, exp) = if k >> 64 != 0 { (k >> 1, w.exp + 1) } else { (k, w.exp) };
         F80::from_parts(false, (exp + crate::BIAS) as u16, sig as u64)
     }
 
@@ -265,9 +256,7 @@ impl Ctx {
         // Special cases (SDM FPATAN table): multiples of pi/4, or zero.
         let pi_mult = |num: u64, den_: u64| PI.mul(W::from_i64(num as i64)).div_u64(den_);
         let res: Option<W> = match (vy, vx) {
-            (Val::Zero(_), Val::Zero(sx))
-            | (Val::Zero(_), Val::Fin(Unp { sign: sx, .. }))
-            | (Val::Zero(_), Val::Inf(sx)) => {
+            (Val::Zero(_), Val::Zero(sx)) | (Val::Zero(_), Val::Fin(Unp { sign: sx, .. })) | (Val::Zero(_), Val::Inf(sx)) => {
                 if self.denormal_stops(den) {
                     return None;
                 }
@@ -400,14 +389,7 @@ impl Ctx {
     }
 
     /// `y * L` with the x87 product rules for the special values of L.
-    fn times_log(
-        &mut self,
-        vy: Val,
-        lg: Log,
-        den: bool,
-        f: fn(Unp) -> W,
-        pow2_exact: bool,
-    ) -> Option<F80> {
+    fn times_log(&mut self, vy: Val, lg: Log, den: bool, f: fn(Unp) -> W, pow2_exact: bool) -> Option<F80> {
         let (ysign, yclass) = match vy {
             Val::Zero(s) => (s, 0),
             Val::Fin(u) => (u.sign, 1),
@@ -521,11 +503,7 @@ fn reduce(u: Unp, mode: TrigReduction) -> (u32, W) {
     // 256-bit two's-complement accumulator in units of 2^-191.
     let e = u.exp; // -1..=62
     let m = u.sig as u128;
-    let (mut hi, mut lo) = if e >= 0 {
-        (m << e, 0u128)
-    } else {
-        (m >> 1, (m & 1) << 127)
-    };
+    let (mut hi, mut lo) = if e >= 0 { (m << e, 0u128) } else { (m >> 1, (m & 1) << 127) };
     let k128 = k as u128;
     let sub = |hi: &mut u128, lo: &mut u128, shi: u128, slo: u128| {
         let (l, b) = lo.overflowing_sub(slo);
@@ -549,11 +527,7 @@ fn reduce(u: Unp, mode: TrigReduction) -> (u32, W) {
     // bit 255 has weight 2^(255 - 191) = 2^64
     let r = if hi != 0 {
         let lz = hi.leading_zeros();
-        let sig = if lz == 0 {
-            hi
-        } else {
-            (hi << lz) | (lo >> (128 - lz))
-        };
+        let sig = if lz == 0 { hi } else { (hi << lz) | (lo >> (128 - lz)) };
         W {
             neg,
             exp: 64 - lz as i32,
@@ -610,10 +584,7 @@ fn add_tiny(s: W, t: W) -> W {
             ..s
         }
     } else {
-        W {
-            sig: s.sig - 1,
-            ..s
-        }
+        W { sig: s.sig - 1, ..s }
     }
 }
 
@@ -722,11 +693,7 @@ fn exp2m1_w(u: Unp) -> W {
     if u.exp >= 0 {
         // |x| >= 1: 2^x - 1 = 2^n * 2^f - 1 (outside the documented range)
         if u.exp > 14 {
-            return if u.sign {
-                W::ONE.neg()
-            } else {
-                W::c(1 << 127, 1 << 20)
-            };
+            return if u.sign { W::ONE.neg() } else { W::c(1 << 127, 1 << 20) };
         }
         let n = (u.sig >> (63 - u.exp)) as i64;
         let n = if u.sign { -n } else { n };

@@ -23,11 +23,7 @@ impl W {
 
     /// A positive constant (sig already normalized).
     pub const fn c(sig: u128, exp: i32) -> W {
-        W {
-            neg: false,
-            exp,
-            sig,
-        }
+        W { neg: false, exp, sig }
     }
 
     /// Normalizes an arbitrary (sign, exponent of bit 127, significand).
@@ -60,22 +56,12 @@ impl W {
     }
 
     pub fn neg(self) -> W {
-        W {
-            neg: !self.neg,
-            ..self
-        }
+        W { neg: !self.neg, ..self }
     }
 
     /// Multiplies by 2^n.
     pub fn scale(self, n: i32) -> W {
-        if self.is_zero() {
-            self
-        } else {
-            W {
-                exp: self.exp + n,
-                ..self
-            }
-        }
+        if self.is_zero() { self } else { W { exp: self.exp + n, ..self } }
     }
 
     pub fn add(self, o: W) -> W {
@@ -126,10 +112,7 @@ impl W {
                 ..self
             }
         } else {
-            W {
-                sig: self.sig - 1,
-                ..self
-            }
+            W { sig: self.sig - 1, ..self }
         }
     }
 
@@ -188,11 +171,7 @@ impl W {
         // next 64 bits of quotient
         let q2 = (r1 << 64) / d;
         let lz = q1.leading_zeros();
-        let sig = if lz == 0 {
-            q1
-        } else {
-            (q1 << lz) | (q2 >> (64 - lz.min(64)))
-        };
+        let sig = if lz == 0 { q1 } else { (q1 << lz) | (q2 >> (64 - lz.min(64))) };
         W {
             neg: self.neg,
             exp: self.exp - lz as i32,
@@ -255,11 +234,7 @@ fn norm256(neg: bool, exp: i32, hi: u128, lo: u128) -> W {
         };
     }
     let lz = hi.leading_zeros();
-    let sig = if lz == 0 {
-        hi
-    } else {
-        (hi << lz) | (lo >> (128 - lz))
-    };
+    let sig = if lz == 0 { hi } else { (hi << lz) | (lo >> (128 - lz)) };
     W {
         neg,
         exp: exp - lz as i32,

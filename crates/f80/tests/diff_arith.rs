@@ -22,11 +22,7 @@ struct Report {
 
 impl Report {
     fn new(name: &'static str) -> Report {
-        Report {
-            name,
-            cases: 0,
-            bad: 0,
-        }
+        Report { name, cases: 0, bad: 0 }
     }
     fn check(&mut self, ok: bool, msg: impl FnOnce() -> String) {
         self.cases += 1;
@@ -38,10 +34,7 @@ impl Report {
         }
     }
     fn finish(self) {
-        eprintln!(
-            "{}: {} cases, {} mismatches",
-            self.name, self.cases, self.bad
-        );
+        eprintln!("{}: {} cases, {} mismatches", self.name, self.cases, self.bad);
         assert_eq!(self.bad, 0, "{} had mismatches", self.name);
     }
 }
@@ -50,12 +43,7 @@ type HwFn = fn(u16, F80, F80, [u8; 16]) -> Hw;
 
 /// Binary (or unary, ignoring b) op whose result replaces ST(0) and whose C1
 /// is the round-up bit.
-fn run_reg(
-    name: &'static str,
-    seed: u64,
-    hw: HwFn,
-    lib: impl Fn(&mut Ctx, F80, F80) -> Option<F80>,
-) {
+fn run_reg(name: &'static str, seed: u64, hw: HwFn, lib: impl Fn(&mut Ctx, F80, F80) -> Option<F80>) {
     let mut rng = Rng(seed);
     let mut rep = Report::new(name);
     for _ in 0..cases(N) {
@@ -113,8 +101,7 @@ fn scale() {
             _ => {
                 let v = F80::from_i64(rng.below(200) as i64 - 100);
                 let mut c = Ctx::new();
-                c.add(v, F80::from_parts(rng.bool(), 0x3FFE, rng.signif()))
-                    .unwrap()
+                c.add(v, F80::from_parts(rng.bool(), 0x3FFE, rng.signif())).unwrap()
             }
         };
         let cw = rng.cw(20);
@@ -139,8 +126,7 @@ fn run_rem(name: &'static str, seed: u64, hw: HwFn, ieee: bool) {
         let a = rng.f80();
         let b = if rng.below(4) == 0 {
             let mut b = rng.related(a);
-            b.sign_exp =
-                (b.sign_exp & 0x8000) | (a.exp().saturating_sub(rng.below(140) as u16)).max(1);
+            b.sign_exp = (b.sign_exp & 0x8000) | (a.exp().saturating_sub(rng.below(140) as u16)).max(1);
             b
         } else {
             rng.related(a)
@@ -148,11 +134,7 @@ fn run_rem(name: &'static str, seed: u64, hw: HwFn, ieee: bool) {
         let cw = rng.cw(20);
         let h = hw(cw, a, b, [0; 16]);
         let mut ctx = Ctx::from_control_word(cw);
-        let r = if ieee {
-            ctx.prem1(a, b)
-        } else {
-            ctx.prem(a, b)
-        };
+        let r = if ieee { ctx.prem1(a, b) } else { ctx.prem(a, b) };
         let v = r.value.unwrap_or(a);
         let cc = r.condition_codes();
         let ok = h.st[0] == v && h.flags() == ctx.flags.0 && h.cc() == cc;

@@ -17,11 +17,7 @@ struct Report {
 
 impl Report {
     fn new(name: &'static str) -> Report {
-        Report {
-            name,
-            cases: 0,
-            bad: 0,
-        }
+        Report { name, cases: 0, bad: 0 }
     }
     fn check(&mut self, ok: bool, msg: impl FnOnce() -> String) {
         self.cases += 1;
@@ -33,10 +29,7 @@ impl Report {
         }
     }
     fn finish(self) {
-        eprintln!(
-            "{}: {} cases, {} mismatches",
-            self.name, self.cases, self.bad
-        );
+        eprintln!("{}: {} cases, {} mismatches", self.name, self.cases, self.bad);
         assert_eq!(self.bad, 0, "{} had mismatches", self.name);
     }
 }
@@ -56,11 +49,7 @@ fn int_ish(rng: &mut Rng, bits: u32) -> F80 {
             let mut c = Ctx::new();
             let frac = F80::from_parts(rng.bool(), 0x3FFE - rng.below(3) as u16, rng.signif());
             let x = if rng.bool() { x.chs() } else { x };
-            if rng.bool() {
-                c.add(x, frac).unwrap()
-            } else {
-                x
-            }
+            if rng.bool() { c.add(x, frac).unwrap() } else { x }
         }
     }
 }
@@ -72,9 +61,7 @@ fn float_ish(rng: &mut Rng, emin: i32, emax: i32) -> F80 {
     let span = (emax - emin + 70) as u64;
     let e = emin - 66 + rng.below(span + 8) as i32;
     let e = if rng.below(3) == 0 {
-        [emin - 1, emin, emax, emax + 1, emin - 24, emin - 53][rng.below(6) as usize]
-            + rng.below(3) as i32
-            - 1
+        [emin - 1, emin, emax, emax + 1, emin - 24, emin - 53][rng.below(6) as usize] + rng.below(3) as i32 - 1
     } else {
         e
     };
@@ -194,24 +181,11 @@ fn t_fisttp() {
 }
 #[test]
 fn fbstp_() {
-    run_store(
-        "fbstp",
-        19,
-        fbstp,
-        |r| int_ish(r, 61),
-        10,
-        |c, a| c.to_bcd(a).map(|v| v.0.to_vec()),
-    );
+    run_store("fbstp", 19, fbstp, |r| int_ish(r, 61), 10, |c, a| c.to_bcd(a).map(|v| v.0.to_vec()));
 }
 
 /// A load from memory: the value pushed becomes ST(0) (ST(1) = a).
-fn run_load(
-    name: &'static str,
-    seed: u64,
-    hw: HwFn,
-    make: impl Fn(&mut Rng) -> [u8; 16],
-    lib: impl Fn(&mut Ctx, [u8; 16]) -> Option<F80>,
-) {
+fn run_load(name: &'static str, seed: u64, hw: HwFn, make: impl Fn(&mut Rng) -> [u8; 16], lib: impl Fn(&mut Ctx, [u8; 16]) -> Option<F80>) {
     let mut rng = Rng(seed);
     let mut rep = Report::new(name);
     for _ in 0..cases(N) {
@@ -295,19 +269,13 @@ fn t_fild() {
         m
     };
     run_load("fild m16", 22, fild_m16, g, |_, m| {
-        Some(F80::from_i16(i16::from_le_bytes(
-            m[..2].try_into().unwrap(),
-        )))
+        Some(F80::from_i16(i16::from_le_bytes(m[..2].try_into().unwrap())))
     });
     run_load("fild m32", 23, fild_m32, g, |_, m| {
-        Some(F80::from_i32(i32::from_le_bytes(
-            m[..4].try_into().unwrap(),
-        )))
+        Some(F80::from_i32(i32::from_le_bytes(m[..4].try_into().unwrap())))
     });
     run_load("fild m64", 24, fild_m64, g, |_, m| {
-        Some(F80::from_i64(i64::from_le_bytes(
-            m[..8].try_into().unwrap(),
-        )))
+        Some(F80::from_i64(i64::from_le_bytes(m[..8].try_into().unwrap())))
     });
 }
 
@@ -344,19 +312,12 @@ fn run_cmp(name: &'static str, seed: u64, hw: HwFn, eflags: bool, quiet: bool) {
         let cw = rng.cw(20);
         let h = hw(cw, a, b, [0; 16]);
         let mut ctx = Ctx::from_control_word(cw);
-        let r = if quiet {
-            ctx.compare_quiet(a, b)
-        } else {
-            ctx.compare(a, b)
-        };
+        let r = if quiet { ctx.compare_quiet(a, b) } else { ctx.compare(a, b) };
         let (got, want) = if eflags {
             let f = (h.mem[0] as u32) * 0x40 + (h.mem[1] as u32) * 0x04 + h.mem[2] as u32;
             (f, r.map(|r| r.eflags()).unwrap_or(0x45))
         } else {
-            (
-                h.cc() as u32,
-                r.map(|r| r.condition_codes()).unwrap_or(0x4500) as u32,
-            )
+            (h.cc() as u32, r.map(|r| r.condition_codes()).unwrap_or(0x4500) as u32)
         };
         let ok = got == want && h.flags() == ctx.flags.0;
         rep.check(ok, || {

@@ -14,13 +14,8 @@ const N: u64 = 300_000;
 
 /// Monotonic integer key of a non-NaN finite/infinite magnitude.
 fn key(x: F80) -> i128 {
-    let mag = ((x.exp() as i128) << 63)
-        + (x.signif & !(1 << 63)) as i128
-        + if x.exp() == 0 {
-            (x.signif >> 63) as i128 * (1 << 63)
-        } else {
-            0
-        };
+    let mag =
+        ((x.exp() as i128) << 63) + (x.signif & !(1 << 63)) as i128 + if x.exp() == 0 { (x.signif >> 63) as i128 * (1 << 63) } else { 0 };
     if x.sign() { -mag } else { mag }
 }
 
@@ -106,16 +101,8 @@ fn trig_arg(rng: &mut Rng) -> F80 {
             let sign = rng.bool();
             F80::from_parts(sign, x.exp(), x.signif.wrapping_add(off as u64) | (1 << 63))
         }
-        2 => F80::from_parts(
-            rng.bool(),
-            (0x3FFF + 55 + rng.below(12)) as u16,
-            rng.signif(),
-        ),
-        _ => F80::from_parts(
-            rng.bool(),
-            (0x3FFF - 70 + rng.below(80)) as u16,
-            rng.signif(),
-        ),
+        2 => F80::from_parts(rng.bool(), (0x3FFF + 55 + rng.below(12)) as u16, rng.signif()),
+        _ => F80::from_parts(rng.bool(), (0x3FFF - 70 + rng.below(80)) as u16, rng.signif()),
     }
 }
 
@@ -146,16 +133,9 @@ fn fsin_fcos() {
                 continue;
             }
             let lv = r.value.unwrap_or(a);
-            st.check(
-                name,
-                h.st[0],
-                lv,
-                h.flags(),
-                ctx.flags.0,
-                h.c1(),
-                ctx.c1,
-                || format!("cw={cw:04x} a={a:?}"),
-            );
+            st.check(name, h.st[0], lv, h.flags(), ctx.flags.0, h.c1(), ctx.c1, || {
+                format!("cw={cw:04x} a={a:?}")
+            });
         }
         st.finish(name);
     }
@@ -172,11 +152,7 @@ fn fsincos_fptan() {
             let cw = cw(&mut rng);
             let h = [fsincos, fptan][which as usize](cw, a, F80::ZERO, [0; 16]);
             let mut ctx = Ctx::from_control_word(cw);
-            let r = if which == 0 {
-                ctx.sincos(a)
-            } else {
-                ctx.ptan(a)
-            };
+            let r = if which == 0 { ctx.sincos(a) } else { ctx.ptan(a) };
             let c2 = h.sw & 0x400 != 0;
             if c2 != r.out_of_range {
                 st.cases += 1;
@@ -194,9 +170,7 @@ fn fsincos_fptan() {
                         format!("cw={cw:04x} a={a:?} (pushed)")
                     });
                 }
-                _ => st.check(name, h.st[0], a, h.flags(), fl, h.c1(), ctx.c1, || {
-                    format!("cw={cw:04x} a={a:?}")
-                }),
+                _ => st.check(name, h.st[0], a, h.flags(), fl, h.c1(), ctx.c1, || format!("cw={cw:04x} a={a:?}")),
             }
         }
         st.finish(name);
@@ -233,16 +207,9 @@ fn fpatan_() {
         let h = fpatan(cw, x, y, [0; 16]);
         let mut ctx = Ctx::from_control_word(cw);
         let r = ctx.patan(y, x).unwrap_or(y);
-        st.check(
-            "fpatan",
-            h.st[0],
-            r,
-            h.flags(),
-            ctx.flags.0,
-            h.c1(),
-            ctx.c1,
-            || format!("cw={cw:04x} y={y:?} x={x:?}"),
-        );
+        st.check("fpatan", h.st[0], r, h.flags(), ctx.flags.0, h.c1(), ctx.c1, || {
+            format!("cw={cw:04x} y={y:?} x={x:?}")
+        });
     }
     st.finish("fpatan");
 }
@@ -267,16 +234,9 @@ fn f2xm1_() {
         let h = f2xm1(cw, a, F80::ZERO, [0; 16]);
         let mut ctx = Ctx::from_control_word(cw);
         let r = ctx.f2xm1(a).unwrap_or(a);
-        st.check(
-            "f2xm1",
-            h.st[0],
-            r,
-            h.flags(),
-            ctx.flags.0,
-            h.c1(),
-            ctx.c1,
-            || format!("cw={cw:04x} a={a:?}"),
-        );
+        st.check("f2xm1", h.st[0], r, h.flags(), ctx.flags.0, h.c1(), ctx.c1, || {
+            format!("cw={cw:04x} a={a:?}")
+        });
     }
     st.finish("f2xm1");
 }
@@ -300,16 +260,9 @@ fn fyl2x_() {
         let h = fyl2x(cw, x, y, [0; 16]);
         let mut ctx = Ctx::from_control_word(cw);
         let r = ctx.yl2x(x, y).unwrap_or(y);
-        st.check(
-            "fyl2x",
-            h.st[0],
-            r,
-            h.flags(),
-            ctx.flags.0,
-            h.c1(),
-            ctx.c1,
-            || format!("cw={cw:04x} x={x:?} y={y:?}"),
-        );
+        st.check("fyl2x", h.st[0], r, h.flags(), ctx.flags.0, h.c1(), ctx.c1, || {
+            format!("cw={cw:04x} x={x:?} y={y:?}")
+        });
     }
     st.finish("fyl2x");
 }
@@ -331,25 +284,14 @@ fn fyl2xp1_() {
             1 => F80::from_parts(rng.bool(), 0x3FFC, rng.signif()),
             _ => F80::from_parts(rng.bool(), (0x3FFC - rng.below(80)) as u16, rng.signif()),
         };
-        let y = if rng.below(3) == 0 {
-            F80::ONE
-        } else {
-            rng.f80()
-        };
+        let y = if rng.below(3) == 0 { F80::ONE } else { rng.f80() };
         let cw = cw(&mut rng);
         let h = fyl2xp1(cw, x, y, [0; 16]);
         let mut ctx = Ctx::from_control_word(cw);
         let r = ctx.yl2xp1(x, y).unwrap_or(y);
-        st.check(
-            "fyl2xp1",
-            h.st[0],
-            r,
-            h.flags(),
-            ctx.flags.0,
-            h.c1(),
-            ctx.c1,
-            || format!("cw={cw:04x} x={x:?} y={y:?}"),
-        );
+        st.check("fyl2xp1", h.st[0], r, h.flags(), ctx.flags.0, h.c1(), ctx.c1, || {
+            format!("cw={cw:04x} x={x:?} y={y:?}")
+        });
     }
     st.finish("fyl2xp1");
 }
@@ -357,13 +299,7 @@ fn fyl2xp1_() {
 #[test]
 fn constants() {
     let hw_fns = [fldpi, fldl2e, fldl2t, fldlg2, fldln2];
-    let consts = [
-        Constant::Pi,
-        Constant::L2E,
-        Constant::L2T,
-        Constant::Lg2,
-        Constant::Ln2,
-    ];
+    let consts = [Constant::Pi, Constant::L2E, Constant::L2T, Constant::Lg2, Constant::Ln2];
     let mut n = 0;
     for rc in 0..4u16 {
         for pc in [0u16, 2, 3] {

@@ -122,34 +122,19 @@ fn remainder_and_compare() {
     let r = c.prem1(F80::from_i32(18), F80::from_i32(5));
     assert_eq!(r.value, Some(F80::from_i32(-2)));
     assert_eq!(r.quotient, 4);
-    assert_eq!(
-        c.compare(F80::ZERO, F80::ZERO.chs()),
-        Some(CmpResult::Equal)
-    );
-    assert_eq!(
-        c.compare_quiet(F80::INDEFINITE, F80::ONE),
-        Some(CmpResult::Unordered)
-    );
+    assert_eq!(c.compare(F80::ZERO, F80::ZERO.chs()), Some(CmpResult::Equal));
+    assert_eq!(c.compare_quiet(F80::INDEFINITE, F80::ONE), Some(CmpResult::Unordered));
     assert!(!c.flags.contains(Exceptions::IE));
-    assert_eq!(
-        c.compare(F80::INDEFINITE, F80::ONE),
-        Some(CmpResult::Unordered)
-    );
+    assert_eq!(c.compare(F80::INDEFINITE, F80::ONE), Some(CmpResult::Unordered));
     assert!(c.flags.contains(Exceptions::IE));
 }
 
 #[test]
 fn constants_follow_rounding_control() {
     let mut c = Ctx::new();
-    assert_eq!(
-        c.load_const(Constant::Pi),
-        f(false, 0x4000, 0xC90F_DAA2_2168_C235)
-    );
+    assert_eq!(c.load_const(Constant::Pi), f(false, 0x4000, 0xC90F_DAA2_2168_C235));
     c.rc = Rounding::Down;
-    assert_eq!(
-        c.load_const(Constant::Pi),
-        f(false, 0x4000, 0xC90F_DAA2_2168_C234)
-    );
+    assert_eq!(c.load_const(Constant::Pi), f(false, 0x4000, 0xC90F_DAA2_2168_C234));
     assert_eq!(c.flags, Exceptions::NONE);
 }
 
@@ -168,8 +153,5 @@ fn trig_range_and_values() {
     let r = c.ptan(F80::ZERO).value.unwrap();
     assert_eq!(r, (F80::ZERO, F80::ONE));
     // log2(8) * 3 = 9 exactly (the host still flags PE)
-    assert_eq!(
-        c.yl2x(F80::from_i32(8), F80::from_i32(3)),
-        Some(F80::from_i32(9))
-    );
+    assert_eq!(c.yl2x(F80::from_i32(8), F80::from_i32(3)), Some(F80::from_i32(9)));
 }

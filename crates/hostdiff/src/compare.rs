@@ -46,11 +46,7 @@ fn flag_names(v: u32) -> String {
         (18, "AC"),
         (21, "ID"),
     ];
-    let v: Vec<&str> = BITS
-        .iter()
-        .filter(|(b, _)| v & (1 << b) != 0)
-        .map(|&(_, n)| n)
-        .collect();
+    let v: Vec<&str> = BITS.iter().filter(|(b, _)| v & (1 << b) != 0).map(|&(_, n)| n).collect();
     v.join(" ")
 }
 
@@ -67,10 +63,7 @@ fn snapshots(host: &Snapshot, interp: &Snapshot, flag_mask: u32, out: &mut Vec<S
             host.state.eip, interp.state.eip
         ));
     }
-    let (h, i) = (
-        host.state.eflags & !flag_mask,
-        interp.state.eflags & !flag_mask,
-    );
+    let (h, i) = (host.state.eflags & !flag_mask, interp.state.eflags & !flag_mask);
     if h != i {
         out.push(format!(
             "EFLAGS: host {h:#010x}, interpreter {i:#010x} (differ: {}; masked: {})",
@@ -79,16 +72,11 @@ fn snapshots(host: &Snapshot, interp: &Snapshot, flag_mask: u32, out: &mut Vec<S
         ));
     }
     if host.sregs != interp.sregs {
-        out.push(format!(
-            "selectors: host {:?}, interpreter {:?}",
-            host.sregs, interp.sregs
-        ));
+        out.push(format!("selectors: host {:?}, interpreter {:?}", host.sregs, interp.sregs));
     }
     for (r, (hm, im)) in host.memory.iter().zip(&interp.memory).enumerate() {
         if hm != im {
-            let diffs: Vec<usize> = (0..hm.len().min(im.len()))
-                .filter(|&k| hm[k] != im[k])
-                .collect();
+            let diffs: Vec<usize> = (0..hm.len().min(im.len())).filter(|&k| hm[k] != im[k]).collect();
             let first = diffs.first().copied().unwrap_or(0);
             out.push(format!(
                 "region {r}: {} bytes differ, first at +{first:#x}: host {:02x?}, interpreter {:02x?}",
@@ -102,17 +90,10 @@ fn snapshots(host: &Snapshot, interp: &Snapshot, flag_mask: u32, out: &mut Vec<S
 
 fn faults(host: &Fault, interp: &Fault, out: &mut Vec<String>) {
     if host.vector != interp.vector {
-        out.push(format!(
-            "vector: host {}, interpreter {}",
-            host.vector, interp.vector
-        ));
+        out.push(format!("vector: host {}, interpreter {}", host.vector, interp.vector));
         return;
     }
-    let ignore = if host.vector == x86::exception::PF {
-        PF_ERROR_IGNORED
-    } else {
-        0
-    };
+    let ignore = if host.vector == x86::exception::PF { PF_ERROR_IGNORED } else { 0 };
     if (host.error_code ^ interp.error_code) & !ignore != 0 {
         out.push(format!(
             "error code: host {:#x}, interpreter {:#x}",
@@ -120,10 +101,7 @@ fn faults(host: &Fault, interp: &Fault, out: &mut Vec<String>) {
         ));
     }
     if host.fault_addr != interp.fault_addr {
-        out.push(format!(
-            "CR2: host {:x?}, interpreter {:x?}",
-            host.fault_addr, interp.fault_addr
-        ));
+        out.push(format!("CR2: host {:x?}, interpreter {:x?}", host.fault_addr, interp.fault_addr));
     }
 }
 
@@ -156,16 +134,7 @@ pub fn compare(host: &Outcome, interp: &Outcome, flag_mask: u32) -> Vec<String> 
     let mut out = Vec::new();
     match (host, interp) {
         (Outcome::Completed(h), Outcome::Completed(i)) => snapshots(h, i, flag_mask, &mut out),
-        (
-            Outcome::Exception {
-                fault: hf,
-                snapshot: hs,
-            },
-            Outcome::Exception {
-                fault: jf,
-                snapshot: js,
-            },
-        ) => {
+        (Outcome::Exception { fault: hf, snapshot: hs }, Outcome::Exception { fault: jf, snapshot: js }) => {
             faults(hf, jf, &mut out);
             let mut js = js.clone();
             let null = |host: u16, interp: &mut u16| {
@@ -179,11 +148,7 @@ pub fn compare(host: &Outcome, interp: &Outcome, flag_mask: u32) -> Vec<String> 
             null(hs.sregs.gs, &mut js.sregs.gs);
             snapshots(hs, &js, flag_mask, &mut out);
         }
-        (h, i) => out.push(format!(
-            "outcome: host {}, interpreter {}",
-            describe(h),
-            describe(i)
-        )),
+        (h, i) => out.push(format!("outcome: host {}, interpreter {}", describe(h), describe(i))),
     }
     out
 }
@@ -197,10 +162,7 @@ pub fn describe(o: &Outcome) -> String {
             fault.vector,
             fault.error_code,
             fault.eip,
-            fault
-                .fault_addr
-                .map(|a| format!(", CR2 {a:#x}"))
-                .unwrap_or_default()
+            fault.fault_addr.map(|a| format!(", CR2 {a:#x}")).unwrap_or_default()
         ),
         Outcome::Timeout => "timeout".into(),
         Outcome::Crashed { reason } => format!("crashed ({reason})"),

@@ -67,15 +67,7 @@ impl std::fmt::Display for Divergence {
         writeln!(
             f,
             "initial: eax={:08x} ecx={:08x} edx={:08x} ebx={:08x} esp={:08x} ebp={:08x} esi={:08x} edi={:08x} eflags={:08x}",
-            s.gpr[0],
-            s.gpr[1],
-            s.gpr[2],
-            s.gpr[3],
-            s.gpr[4],
-            s.gpr[5],
-            s.gpr[6],
-            s.gpr[7],
-            s.eflags
+            s.gpr[0], s.gpr[1], s.gpr[2], s.gpr[3], s.gpr[4], s.gpr[5], s.gpr[6], s.gpr[7], s.eflags
         )?;
         write!(f, "{}", self.listing)?;
         writeln!(f, "host:        {}", self.host)?;
@@ -116,11 +108,7 @@ impl std::fmt::Display for Report {
             self.exceptions,
             self.divergences.len()
         )?;
-        let v: Vec<String> = self
-            .by_vector
-            .iter()
-            .map(|(v, n)| format!("#{v}: {n}"))
-            .collect();
+        let v: Vec<String> = self.by_vector.iter().map(|(v, n)| format!("#{v}: {n}")).collect();
         write!(f, " (exceptions by vector: {})", v.join(", "))
     }
 }
@@ -128,12 +116,7 @@ impl std::fmt::Display for Report {
 /// Disassembly of `code` at [`native32::CODE_BASE`], one instruction per
 /// line.
 pub fn listing(code: &[u8]) -> String {
-    let mut d = Decoder::with_ip(
-        32,
-        code,
-        u64::from(native32::CODE_BASE),
-        DecoderOptions::NONE,
-    );
+    let mut d = Decoder::with_ip(32, code, u64::from(native32::CODE_BASE), DecoderOptions::NONE);
     let mut fmt = IntelFormatter::new();
     let mut out = String::new();
     let mut text = String::new();
@@ -141,10 +124,7 @@ pub fn listing(code: &[u8]) -> String {
         text.clear();
         fmt.format(&i, &mut text);
         let start = (i.ip() - u64::from(native32::CODE_BASE)) as usize;
-        let bytes: String = code[start..start + i.len()]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let bytes: String = code[start..start + i.len()].iter().map(|b| format!("{b:02x}")).collect();
         out.push_str(&format!("  {:08x}  {bytes:<24} {text}\n", i.ip()));
     }
     out
@@ -159,12 +139,7 @@ pub fn program_seed(seed: u64, index: u64) -> u64 {
 /// Compares one program, run in the interpreter both one instruction at a
 /// time and block by block ([`machine::Mode`]); `None` when host and
 /// interpreter agree.
-pub fn check(
-    seed: u64,
-    prog: &program::Program,
-    host: &Outcome,
-    report: &mut Report,
-) -> Option<Divergence> {
+pub fn check(seed: u64, prog: &program::Program, host: &Outcome, report: &mut Report) -> Option<Divergence> {
     report.sequences += 1;
     report.tested += prog.tested;
     if let Outcome::Exception { fault, .. } = host {
@@ -214,13 +189,8 @@ pub fn run_random(seed: u64, count: usize, max_items: u32) -> Result<Report, nat
     let mut index = 0u64;
     while (index as usize) < count {
         let n = BATCH.min(count - index as usize);
-        let seeds: Vec<u64> = (0..n as u64)
-            .map(|k| program_seed(seed, index + k))
-            .collect();
-        let progs: Vec<program::Program> = seeds
-            .iter()
-            .map(|&s| program::generate(s, max_items))
-            .collect();
+        let seeds: Vec<u64> = (0..n as u64).map(|k| program_seed(seed, index + k)).collect();
+        let progs: Vec<program::Program> = seeds.iter().map(|&s| program::generate(s, max_items)).collect();
         let cases: Vec<Case> = progs.iter().map(|p| p.case.clone()).collect();
         let host = native32::run_batch(&cases)?;
         for ((s, p), h) in seeds.iter().zip(&progs).zip(&host) {
@@ -242,8 +212,7 @@ pub fn run_case(case: &Case) -> Result<(Outcome, Outcome, Vec<String>), native32
     let interp = machine::run_interp(case, machine::DEFAULT_STEP_BUDGET).outcome;
     let mut diffs = compare::compare(&host, &interp, mask);
     if diffs.is_empty() {
-        let blocks =
-            machine::run_interp_mode(case, machine::DEFAULT_STEP_BUDGET, machine::Mode::Block);
+        let blocks = machine::run_interp_mode(case, machine::DEFAULT_STEP_BUDGET, machine::Mode::Block);
         diffs = compare::compare(&host, &blocks.outcome, mask)
             .into_iter()
             .map(|x| format!("[Block] {x}"))

@@ -89,13 +89,8 @@ const PD_PHYS: u32 = 0x1000;
 pub const DEFAULT_STEP_BUDGET: u64 = 200_000;
 
 /// Descriptor attribute words (bits 40-55 of a descriptor).
-const ATTR_CODE: u16 = attr::P
-    | attr::S
-    | attr::DB
-    | attr::G
-    | (segtype::CODE | segtype::READABLE | segtype::ACCESSED) as u16;
-const ATTR_DATA: u16 =
-    attr::P | attr::S | attr::DB | attr::G | (segtype::WRITABLE | segtype::ACCESSED) as u16;
+const ATTR_CODE: u16 = attr::P | attr::S | attr::DB | attr::G | (segtype::CODE | segtype::READABLE | segtype::ACCESSED) as u16;
+const ATTR_DATA: u16 = attr::P | attr::S | attr::DB | attr::G | (segtype::WRITABLE | segtype::ACCESSED) as u16;
 const DPL3: u16 = 3 << attr::DPL_SHIFT;
 
 /// What the interpreter did with a case.
@@ -111,11 +106,7 @@ pub struct InterpRun {
 
 /// Flat descriptor bytes from an attribute word.
 fn descriptor(base: u32, limit: u32, attr_word: u16) -> u64 {
-    let limit = if attr_word & attr::G != 0 {
-        limit >> 12
-    } else {
-        limit
-    };
+    let limit = if attr_word & attr::G != 0 { limit >> 12 } else { limit };
     let a = u64::from(attr_word);
     u64::from(limit & 0xFFFF)
         | (u64::from(base & 0xFF_FFFF) << 16)
@@ -127,10 +118,7 @@ fn descriptor(base: u32, limit: u32, attr_word: u16) -> u64 {
 
 /// An IDT gate.
 fn gate(selector: u16, offset: u32, typ: u8, dpl: u8) -> u64 {
-    u64::from(offset & 0xFFFF)
-        | (u64::from(selector) << 16)
-        | (u64::from(0x80 | (dpl << 5) | typ) << 40)
-        | (u64::from(offset >> 16) << 48)
+    u64::from(offset & 0xFFFF) | (u64::from(selector) << 16) | (u64::from(0x80 | (dpl << 5) | typ) << 40) | (u64::from(offset >> 16) << 48)
 }
 
 /// The IDT DPLs of x86-64 Linux: user-callable gates for INT3, INTO and
@@ -227,9 +215,7 @@ impl Guest {
         };
 
         // System pages (supervisor, writable).
-        let sys: Vec<u32> = (0..SYS_PAGES)
-            .map(|k| b.map(SYS_LIN + k * 0x1000, pg::RW))
-            .collect();
+        let sys: Vec<u32> = (0..SYS_PAGES).map(|k| b.map(SYS_LIN + k * 0x1000, pg::RW)).collect();
         let gdt = sys[(GDT_OFF / 0x1000) as usize];
         let idt = sys[(IDT_OFF / 0x1000) as usize];
         let tss = sys[(TSS_OFF / 0x1000) as usize];
@@ -244,24 +230,14 @@ impl Guest {
             (0x28, descriptor(0, flat, ATTR_DATA | DPL3)),
             // Linux's __USER_CS: 64-bit (L = 1, D = 0) code, DPL 3.
             (0x30, 0x00AF_FB00_0000_FFFF),
-            (
-                0x40,
-                descriptor(
-                    SYS_LIN + TSS_OFF,
-                    0x67,
-                    attr::P | u16::from(sys::TSS32_BUSY),
-                ),
-            ),
+            (0x40, descriptor(SYS_LIN + TSS_OFF, 0x67, attr::P | u16::from(sys::TSS32_BUSY))),
         ];
         for (sel, d) in entries {
             b.write_u64(gdt + sel, d);
         }
         for v in 0..=255u8 {
             let handler = SYS_LIN + HANDLERS_OFF + u32::from(v) * HANDLER_STRIDE;
-            b.write_u64(
-                idt + u32::from(v) * 8,
-                gate(SEL_KCODE, handler, sys::INT_GATE32, linux_gate_dpl(v)),
-            );
+            b.write_u64(idt + u32::from(v) * 8, gate(SEL_KCODE, handler, sys::INT_GATE32, linux_gate_dpl(v)));
         }
         b.mem.write_phys(u64::from(handlers), &[0xF4; 0x1000]);
         // TSS: ESP0, SS0; the I/O map base beyond the limit (no bitmap, so
@@ -294,24 +270,13 @@ impl Guest {
             limit: 256 * 8 - 1,
         };
         s.ldtr = Segment::null(0);
-        s.tr = Segment::from_parts(
-            SEL_TSS,
-            SYS_LIN + TSS_OFF,
-            0x67,
-            attr::P | u16::from(sys::TSS32_BUSY),
-            true,
-        );
-        s.seg[sreg::CS] =
-            Segment::from_parts(native32::SEL_CODE32, 0, flat, ATTR_CODE | DPL3, true);
+        s.tr = Segment::from_parts(SEL_TSS, SYS_LIN + TSS_OFF, 0x67, attr::P | u16::from(sys::TSS32_BUSY), true);
+        s.seg[sreg::CS] = Segment::from_parts(native32::SEL_CODE32, 0, flat, ATTR_CODE | DPL3, true);
         let data = Segment::from_parts(native32::SEL_DATA, 0, flat, ATTR_DATA | DPL3, true);
         s.seg[sreg::SS] = data;
         s.seg[sreg::DS] = data;
         s.seg[sreg::ES] = data;
-        let fsgs = if case.flat_fs_gs {
-            data
-        } else {
-            Segment::null(0)
-        };
+        let fsgs = if case.flat_fs_gs { data } else { Segment::null(0) };
         s.seg[sreg::FS] = fsgs;
         s.seg[sreg::GS] = fsgs;
         s.cpl = 3;
@@ -406,9 +371,7 @@ impl Guest {
                 // EIP is after the handler's HLT.
                 self.state.eip = self.state.eip.wrapping_sub(1);
                 match self.delivered() {
-                    Outcome::Exception { snapshot, .. }
-                        if snapshot.sregs.cs == native32::SEL_CODE64 =>
-                    {
+                    Outcome::Exception { snapshot, .. } if snapshot.sregs.cs == native32::SEL_CODE64 => {
                         let mut snap = snapshot;
                         snap.state.eip = self.end_eip;
                         // The fetch fault pushed RF; the host's PUSHFQ
@@ -486,10 +449,7 @@ impl Guest {
         let s = &self.state;
         let crash = |reason: String| Outcome::Crashed { reason };
         let off = s.eip.wrapping_sub(SYS_LIN + HANDLERS_OFF);
-        if off >= 0x1000
-            || !off.is_multiple_of(HANDLER_STRIDE)
-            || s.seg[sreg::CS].selector != SEL_KCODE
-        {
+        if off >= 0x1000 || !off.is_multiple_of(HANDLER_STRIDE) || s.seg[sreg::CS].selector != SEL_KCODE {
             return crash(format!(
                 "CPL 0 at {:04x}:{:#x}, not at a handler entry",
                 s.seg[sreg::CS].selector,
@@ -577,10 +537,7 @@ mod tests {
             assert_eq!(s.state.eip, native32::code_end(3), "{mode:?}");
             assert_eq!(s.state.gpr[native32::EAX], 0, "{mode:?}");
             assert_eq!(s.state.gpr[native32::ESP], STACK_TOP - 0x14, "{mode:?}");
-            assert_eq!(
-                s.state.eflags & fl::ARITH,
-                fl::CF | fl::ZF | fl::PF | fl::AF
-            );
+            assert_eq!(s.state.eflags & fl::ARITH, fl::CF | fl::ZF | fl::PF | fl::AF);
             assert_eq!(s.sregs.cs, native32::SEL_CODE32);
             assert_eq!(s.memory[0][0xFEC..0xFF0], [0, 0, 0, 0]);
         }
@@ -604,14 +561,7 @@ mod tests {
         }
         // A write to the read-only code page: #PF P|W|U with CR2.
         let c = case(&[0xA3, 0x00, 0x00, 0x00, 0x10]); // mov [0x10000000], eax
-        let f = run_interp(&c, 1000)
-            .outcome
-            .fault()
-            .cloned()
-            .expect("faults");
-        assert_eq!(
-            (f.vector, f.error_code, f.fault_addr),
-            (14, 7, Some(native32::CODE_BASE))
-        );
+        let f = run_interp(&c, 1000).outcome.fault().cloned().expect("faults");
+        assert_eq!((f.vector, f.error_code, f.fault_addr), (14, 7, Some(native32::CODE_BASE)));
     }
 }

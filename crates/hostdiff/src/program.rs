@@ -30,10 +30,7 @@
 //! Which instructions: see [`Family`] for the list.
 
 use crate::rng::Rng;
-use iced_x86::{
-    BlockEncoder, BlockEncoderOptions, Code, Instruction, InstructionBlock, MemoryOperand,
-    Register as R, RepPrefixKind,
-};
+use iced_x86::{BlockEncoder, BlockEncoderOptions, Code, Instruction, InstructionBlock, MemoryOperand, Register as R, RepPrefixKind};
 use native32::{CODE_BASE, Case, DATA_BASE, Perm, Region, STACK_TOP, State32};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -74,16 +71,7 @@ pub fn code(name: &str) -> Code {
     }
 }
 
-const R32: [R; 8] = [
-    R::EAX,
-    R::ECX,
-    R::EDX,
-    R::EBX,
-    R::ESP,
-    R::EBP,
-    R::ESI,
-    R::EDI,
-];
+const R32: [R; 8] = [R::EAX, R::ECX, R::EDX, R::EBX, R::ESP, R::EBP, R::ESI, R::EDI];
 const R16: [R; 8] = [R::AX, R::CX, R::DX, R::BX, R::SP, R::BP, R::SI, R::DI];
 const R8: [R; 8] = [R::AL, R::CL, R::DL, R::BL, R::AH, R::CH, R::DH, R::BH];
 
@@ -104,12 +92,7 @@ fn reg(w: u32, n: usize) -> R {
 
 /// The 32-bit register number a register occupies (AH -> 0).
 fn full_index(r: R) -> usize {
-    let n = R8
-        .iter()
-        .chain(R16.iter())
-        .chain(R32.iter())
-        .position(|&x| x == r)
-        .unwrap_or(0);
+    let n = R8.iter().chain(R16.iter()).chain(R32.iter()).position(|&x| x == r).unwrap_or(0);
     if n < 8 { n & 3 } else { n % 8 }
 }
 
@@ -434,11 +417,7 @@ impl Gen<'_> {
             return DATA_BASE + self.offset_in(DATA_LEN, size);
         }
         let straddle = |g: &mut Self| {
-            if size > 1 {
-                g.rng.range(1, size - 1)
-            } else {
-                0
-            }
+            if size > 1 { g.rng.range(1, size - 1) } else { 0 }
         };
         match self.rng.below(1000) {
             0..640 => DATA_BASE + self.offset_in(DATA_LEN, size),
@@ -502,9 +481,7 @@ impl Gen<'_> {
                     1 => (self.rng.range(0, 255) as i32 - 128, 1),
                     _ => (self.rng.edgy() as i32, 4),
                 };
-                let rest = target
-                    .wrapping_sub(d as u32)
-                    .wrapping_sub(iv.wrapping_mul(scale));
+                let rest = target.wrapping_sub(d as u32).wrapping_sub(iv.wrapping_mul(scale));
                 if form == 5 && dsize == 4 {
                     // No base: [index*scale + disp32].
                     let d2 = target.wrapping_sub(iv.wrapping_mul(scale));
@@ -513,11 +490,7 @@ impl Gen<'_> {
                 }
                 self.mov_imm(b, rest);
                 self.mov_imm(idx, iv);
-                let disp = if dsize == 4 {
-                    i64::from(d as u32)
-                } else {
-                    i64::from(d)
-                };
+                let disp = if dsize == 4 { i64::from(d as u32) } else { i64::from(d) };
                 MemoryOperand::new(b, idx, scale, disp, dsize, false, seg)
             }
         }
@@ -551,11 +524,7 @@ impl Gen<'_> {
     fn pair16(&mut self) -> (R, R) {
         let base = self.rng.pick(&[R::BX, R::BP, R::None]);
         let index = self.rng.pick(&[R::SI, R::DI, R::None]);
-        if base == R::None {
-            (index, R::None)
-        } else {
-            (base, index)
-        }
+        if base == R::None { (index, R::None) } else { (base, index) }
     }
 
     /// The same memory operand `k` bytes further.
@@ -599,11 +568,7 @@ impl Gen<'_> {
     // ---- families -----------------------------------------------------
 
     fn item(&mut self) {
-        let total: u32 = FAMILIES
-            .iter()
-            .filter(|(f, _)| !self.body || body_ok(*f))
-            .map(|(_, w)| w)
-            .sum();
+        let total: u32 = FAMILIES.iter().filter(|(f, _)| !self.body || body_ok(*f)).map(|(_, w)| w).sum();
         let mut x = self.rng.below(total);
         let mut fam = Family::Nop;
         for &(f, w) in FAMILIES {
@@ -654,9 +619,7 @@ impl Gen<'_> {
     }
 
     fn alu(&mut self) {
-        let op = self
-            .rng
-            .pick(&["Add", "Or", "Adc", "Sbb", "And", "Sub", "Xor", "Cmp"]);
+        let op = self.rng.pick(&["Add", "Or", "Adc", "Sbb", "And", "Sub", "Xor", "Cmp"]);
         let w = self.width();
         let mut i = match self.rng.below(6) {
             0 | 1 => {
@@ -742,9 +705,7 @@ impl Gen<'_> {
     }
 
     fn shift(&mut self) {
-        let op = self
-            .rng
-            .pick(&["Rol", "Ror", "Rcl", "Rcr", "Shl", "Shr", "Sar", "Sal"]);
+        let op = self.rng.pick(&["Rol", "Ror", "Rcl", "Rcr", "Shl", "Shr", "Sar", "Sal"]);
         if op == "Sal" && self.rng.chance(70) {
             return self.shift();
         }
@@ -781,26 +742,18 @@ impl Gen<'_> {
             if !self.body {
                 self.mov_imm(R::CL, n);
             }
-            build(
-                code(&format!("{op}_rm{w}_r{w}_CL")),
-                &[d, Op::R(s), Op::R(R::CL)],
-            )
+            build(code(&format!("{op}_rm{w}_r{w}_CL")), &[d, Op::R(s), Op::R(R::CL)])
         } else {
             let n = self.rng.count();
             let d = self.rm(w, 40, 0);
             let s = self.src(w);
-            build(
-                code(&format!("{op}_rm{w}_r{w}_imm8")),
-                &[d, Op::R(s), Op::I(n)],
-            )
+            build(code(&format!("{op}_rm{w}_r{w}_imm8")), &[d, Op::R(s), Op::I(n)])
         };
         self.test(i);
     }
 
     fn muldiv(&mut self) {
-        let op = self
-            .rng
-            .pick(&["Mul", "Imul", "Div", "Idiv", "Div", "Idiv"]);
+        let op = self.rng.pick(&["Mul", "Imul", "Div", "Idiv", "Div", "Idiv"]);
         let w = self.width();
         let s = self.rm(w, 40, EAX | EDX);
         if op == "Div" || op == "Idiv" {
@@ -839,17 +792,11 @@ impl Gen<'_> {
             0 => build(code(&format!("Imul_r{w}_rm{w}")), &[Op::R(d), s]),
             1 => {
                 let imm = self.rng.range(0, 255) as i32 - 128;
-                build(
-                    code(&format!("Imul_r{w}_rm{w}_imm8")),
-                    &[Op::R(d), s, Op::S(imm)],
-                )
+                build(code(&format!("Imul_r{w}_rm{w}_imm8")), &[Op::R(d), s, Op::S(imm)])
             }
             _ => {
                 let imm = self.imm_for(w);
-                build(
-                    code(&format!("Imul_r{w}_rm{w}_imm{w}")),
-                    &[Op::R(d), s, Op::I(imm)],
-                )
+                build(code(&format!("Imul_r{w}_rm{w}_imm{w}")), &[Op::R(d), s, Op::I(imm)])
             }
         };
         self.test(i);
@@ -879,11 +826,7 @@ impl Gen<'_> {
                 build(Code::Aam_imm8, &[Op::I(b)])
             }
             _ => {
-                let b = if self.rng.chance(50) {
-                    10
-                } else {
-                    self.rng.below(256)
-                };
+                let b = if self.rng.chance(50) { 10 } else { self.rng.below(256) };
                 build(Code::Aad_imm8, &[Op::I(b)])
             }
         };
@@ -897,9 +840,9 @@ impl Gen<'_> {
             0..5 => 0x2b,
             5 => 0x23,
             6 => self.rng.pick(&[0, 3]),
-            _ => self.rng.pick(&[
-                0x18, 0x1b, 0x10, 0x13, 0x40, 0x28, 0x2a, 0x0c, 0x08, 0x20, 0x30, 0x33, 0x38, 0x80,
-            ]),
+            _ => self
+                .rng
+                .pick(&[0x18, 0x1b, 0x10, 0x13, 0x40, 0x28, 0x2a, 0x0c, 0x08, 0x20, 0x30, 0x33, 0x38, 0x80]),
         }
     }
 
@@ -909,24 +852,18 @@ impl Gen<'_> {
             0 | 1 => {
                 // CALL FAR to a body ending in RETF (imm16).
                 let sub = self.label();
-                let pops = if self.rng.chance(30) {
-                    self.rng.range(1, 3)
-                } else {
-                    0
-                };
+                let pops = if self.rng.chance(30) { self.rng.range(1, 3) } else { 0 };
                 for _ in 0..pops {
                     let v = self.rng.u32();
                     self.setup("Pushd_imm32", &[Op::S(v as i32)]);
                 }
                 if self.rng.chance(50) {
-                    let i = Instruction::with_far_branch(Code::Call_ptr1632, 0x23, 0)
-                        .expect("call far");
+                    let i = Instruction::with_far_branch(Code::Call_ptr1632, 0x23, 0).expect("call far");
                     let k = self.test(i);
                     self.fixups.push((k, sub));
                 } else {
                     let t = DATA_BASE + self.rng.below(DATA_LEN / 8) * 8;
-                    let m =
-                        MemoryOperand::new(R::None, R::None, 1, i64::from(t), 4, false, R::None);
+                    let m = MemoryOperand::new(R::None, R::None, 1, i64::from(t), 4, false, R::None);
                     let k = self.emit(build(Code::Mov_rm32_imm32, &[Op::M(m), Op::I(0)]));
                     self.fixups.push((k, sub));
                     let m4 = Self::mem_plus(m, 4);
@@ -945,14 +882,12 @@ impl Gen<'_> {
             2 => {
                 // JMP FAR forward.
                 if self.rng.chance(50) {
-                    let i =
-                        Instruction::with_far_branch(Code::Jmp_ptr1632, 0x23, 0).expect("jmp far");
+                    let i = Instruction::with_far_branch(Code::Jmp_ptr1632, 0x23, 0).expect("jmp far");
                     let k = self.test(i);
                     self.fixups.push((k, after));
                 } else {
                     let t = DATA_BASE + self.rng.below(DATA_LEN / 8) * 8;
-                    let m =
-                        MemoryOperand::new(R::None, R::None, 1, i64::from(t), 4, false, R::None);
+                    let m = MemoryOperand::new(R::None, R::None, 1, i64::from(t), 4, false, R::None);
                     let k = self.emit(build(Code::Mov_rm32_imm32, &[Op::M(m), Op::I(0)]));
                     self.fixups.push((k, after));
                     let m4 = Self::mem_plus(m, 4);
@@ -1019,10 +954,7 @@ impl Gen<'_> {
             let off = if w == 16 { off & 0xFFFF } else { off };
             let i = build(code(&st), &[Op::M(m), Op::I(off)]);
             self.emit(i);
-            let i = build(
-                code("Mov_rm16_imm16"),
-                &[Op::M(Self::mem_plus(m, i64::from(w / 8))), Op::I(sel)],
-            );
+            let i = build(code("Mov_rm16_imm16"), &[Op::M(Self::mem_plus(m, i64::from(w / 8))), Op::I(sel)]);
             self.emit(i);
         }
         let name = if w == 16 {
@@ -1045,10 +977,7 @@ impl Gen<'_> {
                 if w == 16 {
                     build(code(&format!("{op}_r16_rm16")), &[Op::R(d), Op::R(s)])
                 } else {
-                    build(
-                        code(&format!("{op}_r32_r32m16")),
-                        &[Op::R(d), Op::R(reg(32, full_index(s)))],
-                    )
+                    build(code(&format!("{op}_r32_r32m16")), &[Op::R(d), Op::R(reg(32, full_index(s)))])
                 }
             }
             _ => build(code(&format!("{op}_rm16")), &[Op::R(s)]),
@@ -1120,11 +1049,7 @@ impl Gen<'_> {
             0 => {
                 if w != 8 && self.rng.chance(30) {
                     let r = self.dst(w, EAX);
-                    let name = if w == 16 {
-                        "Xchg_r16_AX"
-                    } else {
-                        "Xchg_r32_EAX"
-                    };
+                    let name = if w == 16 { "Xchg_r16_AX" } else { "Xchg_r32_EAX" };
                     let i = build(code(name), &[Op::R(r), Op::R(reg(w, 0))]);
                     self.test(i);
                 } else {
@@ -1162,10 +1087,7 @@ impl Gen<'_> {
                 if self.rng.chance(40) {
                     let lo = build(code("Mov_r32_rm32"), &[Op::R(R::EAX), Op::M(m)]);
                     self.emit(lo);
-                    let hi = build(
-                        code("Mov_r32_rm32"),
-                        &[Op::R(R::EDX), Op::M(Self::mem_plus(m, 4))],
-                    );
+                    let hi = build(code("Mov_r32_rm32"), &[Op::R(R::EDX), Op::M(Self::mem_plus(m, 4))]);
                     self.emit(hi);
                 }
                 let mut i = build(Code::Cmpxchg8b_m64, &[Op::M(m)]);
@@ -1240,15 +1162,7 @@ impl Gen<'_> {
         let m = if self.rng.chance(25) {
             let (base, index) = self.pair16();
             if base == R::None && index == R::None {
-                MemoryOperand::new(
-                    R::None,
-                    R::None,
-                    1,
-                    self.rng.below(0x10000) as i64,
-                    2,
-                    false,
-                    R::None,
-                )
+                MemoryOperand::new(R::None, R::None, 1, self.rng.below(0x10000) as i64, 2, false, R::None)
             } else {
                 let d = self.rng.range(0, 255) as i64 - 128;
                 MemoryOperand::new(base, index, 1, d, 1, false, R::None)
@@ -1259,11 +1173,7 @@ impl Gen<'_> {
             } else {
                 R::None
             };
-            let index = if self.rng.chance(60) {
-                R32[self.regnum(ESP)]
-            } else {
-                R::None
-            };
+            let index = if self.rng.chance(60) { R32[self.regnum(ESP)] } else { R::None };
             let scale = self.rng.pick(&[1u32, 2, 4, 8]);
             let dd = i64::from(self.rng.edgy());
             MemoryOperand::new(base, index, scale, dd, 4, false, R::None)
@@ -1273,22 +1183,14 @@ impl Gen<'_> {
     }
 
     fn convert(&mut self) {
-        let c = self
-            .rng
-            .pick(&[Code::Cbw, Code::Cwde, Code::Cwd, Code::Cdq]);
+        let c = self.rng.pick(&[Code::Cbw, Code::Cwde, Code::Cwd, Code::Cdq]);
         self.test(build(c, &[]));
     }
 
     fn flag_ops(&mut self) {
-        let c = self.rng.pick(&[
-            Code::Lahf,
-            Code::Sahf,
-            Code::Clc,
-            Code::Stc,
-            Code::Cmc,
-            Code::Cld,
-            Code::Std,
-        ]);
+        let c = self
+            .rng
+            .pick(&[Code::Lahf, Code::Sahf, Code::Clc, Code::Stc, Code::Cmc, Code::Cld, Code::Std]);
         if c == Code::Sahf && self.rng.chance(50) {
             let v = self.rng.u32();
             self.mov_imm(R::AH, v);
@@ -1311,11 +1213,7 @@ impl Gen<'_> {
     fn push_pop_flags(&mut self) {
         match self.rng.below(3) {
             0 => {
-                let c = if self.rng.chance(25) {
-                    Code::Pushfw
-                } else {
-                    Code::Pushfd
-                };
+                let c = if self.rng.chance(25) { Code::Pushfw } else { Code::Pushfd };
                 self.test(build(c, &[]));
             }
             _ => {
@@ -1354,11 +1252,7 @@ impl Gen<'_> {
                 }
             }
             4 | 5 => {
-                let r = if self.rng.chance(5) {
-                    reg(w, 4)
-                } else {
-                    self.dst(w, 0)
-                };
+                let r = if self.rng.chance(5) { reg(w, 4) } else { self.dst(w, 0) };
                 build(code(&format!("Pop_r{w}")), &[Op::R(r)])
             }
             6 => {
@@ -1387,11 +1281,7 @@ impl Gen<'_> {
                 1 => 0,
                 _ => self.rng.below(4),
             };
-            let name = if w == 16 {
-                "Enterw_imm16_imm8"
-            } else {
-                "Enterd_imm16_imm8"
-            };
+            let name = if w == 16 { "Enterw_imm16_imm8" } else { "Enterd_imm16_imm8" };
             self.test(build(code(name), &[Op::I(size), Op::I(level)]));
         } else {
             if self.rng.chance(85) {
@@ -1399,26 +1289,18 @@ impl Gen<'_> {
                 let m = MemoryOperand::new(R::ESP, R::None, 1, d, 1, false, R::None);
                 self.setup("Lea_r32_m", &[Op::R(R::EBP), Op::M(m)]);
             }
-            self.test(build(
-                if w == 16 { Code::Leavew } else { Code::Leaved },
-                &[],
-            ));
+            self.test(build(if w == 16 { Code::Leavew } else { Code::Leaved }, &[]));
         }
     }
 
     fn seg_reg(&mut self) {
-        let sels: [u32; 14] = [
-            0x2b, 0x2b, 0x2b, 0x23, 0, 3, 0x18, 0x1b, 0x10, 0x40, 0x28, 0x0c, 0x33, 0x80,
-        ];
+        let sels: [u32; 14] = [0x2b, 0x2b, 0x2b, 0x23, 0, 3, 0x18, 0x1b, 0x10, 0x40, 0x28, 0x0c, 0x33, 0x80];
         let sreg = self.rng.pick(&[R::ES, R::CS, R::SS, R::DS, R::FS, R::GS]);
         let name = |r: R| format!("{r:?}");
         match self.rng.below(4) {
             0 => {
                 let w = if self.rng.chance(30) { "w" } else { "d" };
-                self.test(build(
-                    code(&format!("Push{w}_{}", name(sreg))),
-                    &[Op::R(sreg)],
-                ));
+                self.test(build(code(&format!("Push{w}_{}", name(sreg))), &[Op::R(sreg)]));
             }
             1 => {
                 let s = self.rng.pick(&[R::ES, R::DS, R::SS]);
@@ -1432,10 +1314,7 @@ impl Gen<'_> {
                 let r = self.dst(32, 0);
                 self.mov_imm(r, v);
                 let i = if self.rng.chance(50) {
-                    build(
-                        code("Mov_Sreg_rm16"),
-                        &[Op::R(s), Op::R(reg(16, full_index(r)))],
-                    )
+                    build(code("Mov_Sreg_rm16"), &[Op::R(s), Op::R(reg(16, full_index(r)))])
                 } else {
                     build(code("Mov_Sreg_r32m16"), &[Op::R(s), Op::R(r)])
                 };
@@ -1446,10 +1325,7 @@ impl Gen<'_> {
                 let i = match d {
                     Op::R(r) => {
                         if self.rng.chance(50) {
-                            build(
-                                code("Mov_rm16_Sreg"),
-                                &[Op::R(reg(16, full_index(r))), Op::R(sreg)],
-                            )
+                            build(code("Mov_rm16_Sreg"), &[Op::R(reg(16, full_index(r))), Op::R(sreg)])
                         } else {
                             build(code("Mov_r32m16_Sreg"), &[Op::R(r), Op::R(sreg)])
                         }
@@ -1465,11 +1341,7 @@ impl Gen<'_> {
         let op = self.rng.pick(&["movs", "cmps", "stos", "lods", "scas"]);
         let size = self.rng.pick(&[1u32, 2, 4]);
         let a16 = self.rng.chance(5);
-        let seg = if self.rng.chance(15) {
-            self.seg_override()
-        } else {
-            R::None
-        };
+        let seg = if self.rng.chance(15) { self.seg_override() } else { R::None };
         let rep = match self.rng.below(10) {
             0..3 => RepPrefixKind::None,
             3..8 => RepPrefixKind::Repe,
@@ -1479,11 +1351,7 @@ impl Gen<'_> {
             let c = if self.rng.chance(50) { "Cld" } else { "Std" };
             self.setup(c, &[]);
         }
-        let (si, di, cx) = if a16 {
-            (R::SI, R::DI, R::CX)
-        } else {
-            (R::ESI, R::EDI, R::ECX)
-        };
+        let (si, di, cx) = if a16 { (R::SI, R::DI, R::CX) } else { (R::ESI, R::EDI, R::ECX) };
         let s_addr = self.target(size);
         let d_addr = self.target(size);
         self.mov_imm(si, s_addr);
@@ -1547,17 +1415,10 @@ impl Gen<'_> {
                 self.rng.edgy()
             };
             let st = format!("Mov_rm{w}_imm{w}");
-            let (lo, hi) = if w == 16 {
-                (lo & 0xFFFF, hi & 0xFFFF)
-            } else {
-                (lo, hi)
-            };
+            let (lo, hi) = if w == 16 { (lo & 0xFFFF, hi & 0xFFFF) } else { (lo, hi) };
             let i = build(code(&st), &[Op::M(m), Op::I(lo)]);
             self.emit(i);
-            let i = build(
-                code(&st),
-                &[Op::M(Self::mem_plus(m, i64::from(w / 8))), Op::I(hi)],
-            );
+            let i = build(code(&st), &[Op::M(Self::mem_plus(m, i64::from(w / 8))), Op::I(hi)]);
             self.emit(i);
             let v = if self.rng.chance(75) {
                 lo.wrapping_add(self.rng.below(hi.wrapping_sub(lo).min(0x7FFF_FFFF) + 1))
@@ -1566,11 +1427,7 @@ impl Gen<'_> {
             };
             self.mov_imm(r, v);
         }
-        let name = if w == 16 {
-            "Bound_r16_m1616"
-        } else {
-            "Bound_r32_m3232"
-        };
+        let name = if w == 16 { "Bound_r16_m1616" } else { "Bound_r32_m3232" };
         self.test(build(code(name), &[Op::R(r), Op::M(m)]));
     }
 
@@ -1611,31 +1468,15 @@ impl Gen<'_> {
             ),
             8 => {
                 let port = self.rng.below(256);
-                let c =
-                    self.rng
-                        .pick(&["In_AL_imm8", "In_EAX_imm8", "Out_imm8_AL", "Out_imm8_EAX"]);
+                let c = self.rng.pick(&["In_AL_imm8", "In_EAX_imm8", "Out_imm8_AL", "Out_imm8_EAX"]);
                 if c.starts_with("In") {
-                    build(
-                        code(c),
-                        &[
-                            Op::R(if c.contains("EAX") { R::EAX } else { R::AL }),
-                            Op::I(port),
-                        ],
-                    )
+                    build(code(c), &[Op::R(if c.contains("EAX") { R::EAX } else { R::AL }), Op::I(port)])
                 } else {
-                    build(
-                        code(c),
-                        &[
-                            Op::I(port),
-                            Op::R(if c.contains("EAX") { R::EAX } else { R::AL }),
-                        ],
-                    )
+                    build(code(c), &[Op::I(port), Op::R(if c.contains("EAX") { R::EAX } else { R::AL })])
                 }
             }
             9 => {
-                let c = self
-                    .rng
-                    .pick(&["In_AL_DX", "In_AX_DX", "Out_DX_AL", "Out_DX_EAX"]);
+                let c = self.rng.pick(&["In_AL_DX", "In_AX_DX", "Out_DX_AL", "Out_DX_EAX"]);
                 if c.starts_with("In") {
                     let r = if c.contains("AX") { R::AX } else { R::AL };
                     build(code(c), &[Op::R(r), Op::R(R::DX)])
@@ -1658,10 +1499,7 @@ impl Gen<'_> {
             }
             11 => {
                 let m = self.mem(6, 0);
-                build(
-                    self.rng.pick(&[Code::Lgdt_m1632, Code::Lidt_m1632]),
-                    &[Op::M(m)],
-                )
+                build(self.rng.pick(&[Code::Lgdt_m1632, Code::Lidt_m1632]), &[Op::M(m)])
             }
             12 => {
                 let cr = self.rng.pick(&[R::CR0, R::CR2, R::CR3, R::CR4]);
@@ -1766,11 +1604,7 @@ impl Gen<'_> {
                 // CALL a body that returns.
                 let sub = self.label();
                 let after = self.label();
-                let pops = if self.rng.chance(30) {
-                    self.rng.range(1, 3)
-                } else {
-                    0
-                };
+                let pops = if self.rng.chance(30) { self.rng.range(1, 3) } else { 0 };
                 for _ in 0..pops {
                     let v = self.rng.u32();
                     self.setup("Pushd_imm32", &[Op::S(v as i32)]);
@@ -1784,16 +1618,13 @@ impl Gen<'_> {
                     }
                     1 => {
                         let t = DATA_BASE + self.rng.below(DATA_LEN / 4) * 4;
-                        let m =
-                            MemoryOperand::new(R::None, R::None, 1, t as i64, 4, false, R::None);
+                        let m = MemoryOperand::new(R::None, R::None, 1, t as i64, 4, false, R::None);
                         let k = self.emit(build(Code::Mov_rm32_imm32, &[Op::M(m), Op::I(0)]));
                         self.fixups.push((k, sub));
                         self.test(build(Code::Call_rm32, &[Op::M(m)]));
                     }
                     _ => {
-                        self.test(
-                            Instruction::with_branch(Code::Call_rel32_32, sub).expect("call"),
-                        );
+                        self.test(Instruction::with_branch(Code::Call_rel32_32, sub).expect("call"));
                     }
                 }
                 self.emit(Instruction::with_branch(Code::Jmp_rel32_32, after).expect("jmp"));
@@ -1829,15 +1660,10 @@ impl Gen<'_> {
                         // JMP rel16 (66 E9): EIP = (next + rel16) & 0xFFFF.
                         let rel = self.rng.below(0x10000) as u16;
                         let b = rel.to_le_bytes();
-                        let i =
-                            Instruction::with_declare_byte(&[0x66, 0xE9, b[0], b[1]]).expect("db");
+                        let i = Instruction::with_declare_byte(&[0x66, 0xE9, b[0], b[1]]).expect("db");
                         self.test(i);
                     } else {
-                        let c = if self.rng.chance(50) {
-                            Code::Jmp_rm16
-                        } else {
-                            Code::Call_rm16
-                        };
+                        let c = if self.rng.chance(50) { Code::Jmp_rm16 } else { Code::Call_rm16 };
                         self.test(build(c, &[Op::R(R::AX)]));
                     }
                 }
@@ -1860,11 +1686,7 @@ const CC: [&str; 16] = [
 fn assemble(out: &mut [Instruction], fixups: &[(usize, u64)]) -> Vec<u8> {
     let encode = |ins: &[Instruction]| {
         let block = InstructionBlock::new(ins, u64::from(CODE_BASE));
-        match BlockEncoder::encode(
-            32,
-            block,
-            BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
-        ) {
+        match BlockEncoder::encode(32, block, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS) {
             Ok(r) => r,
             Err(e) => panic!("block encoding failed: {e}"),
         }
@@ -1874,10 +1696,7 @@ fn assemble(out: &mut [Instruction], fixups: &[(usize, u64)]) -> Vec<u8> {
         return first.code_buffer;
     }
     for &(k, label) in fixups {
-        let target = out
-            .iter()
-            .position(|i| i.ip() == label)
-            .expect("fix-up label is bound");
+        let target = out.iter().position(|i| i.ip() == label).expect("fix-up label is bound");
         let addr = CODE_BASE + first.new_instruction_offsets[target];
         if matches!(out[k].code(), Code::Call_ptr1632 | Code::Jmp_ptr1632) {
             out[k].set_far_branch32(addr);
@@ -1886,11 +1705,7 @@ fn assemble(out: &mut [Instruction], fixups: &[(usize, u64)]) -> Vec<u8> {
         }
     }
     let second = encode(out);
-    assert_eq!(
-        first.code_buffer.len(),
-        second.code_buffer.len(),
-        "fix-ups changed the layout"
-    );
+    assert_eq!(first.code_buffer.len(), second.code_buffer.len(), "fix-ups changed the layout");
     second.code_buffer
 }
 

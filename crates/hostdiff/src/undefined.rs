@@ -25,8 +25,5 @@ pub const MASKED: &[(Mnemonic, u32)] = &[];
 
 /// The EFLAGS bits [`MASKED`] lists for `i` (0 for everything else).
 pub fn undefined_flags(i: &Instruction) -> u32 {
-    MASKED
-        .iter()
-        .filter(|(m, _)| *m == i.mnemonic())
-        .fold(0, |acc, (_, f)| acc | f)
+    MASKED.iter().filter(|(m, _)| *m == i.mnemonic()).fold(0, |acc, (_, f)| acc | f)
 }

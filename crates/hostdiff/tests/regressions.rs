@@ -6,9 +6,7 @@
 
 use hostdiff::program::{DATA_LEN, RO_BASE, STACK_LO, case_with_regions};
 use iced_x86::code_asm::*;
-use native32::{
-    CODE_BASE, Case, DATA_BASE, Fault, Outcome, STACK_TOP, Snapshot, State32, flags as fl,
-};
+use native32::{CODE_BASE, Case, DATA_BASE, Fault, Outcome, STACK_TOP, Snapshot, State32, flags as fl};
 
 const ESP: usize = native32::ESP;
 
@@ -49,21 +47,13 @@ fn agree(case: &Case) -> Outcome {
 }
 
 fn fault(o: &Outcome) -> &Fault {
-    o.fault().unwrap_or_else(|| {
-        panic!(
-            "expected an exception, got {}",
-            hostdiff::compare::describe(o)
-        )
-    })
+    o.fault()
+        .unwrap_or_else(|| panic!("expected an exception, got {}", hostdiff::compare::describe(o)))
 }
 
 fn done(o: &Outcome) -> &Snapshot {
-    o.completed().unwrap_or_else(|| {
-        panic!(
-            "expected completion, got {}",
-            hostdiff::compare::describe(o)
-        )
-    })
+    o.completed()
+        .unwrap_or_else(|| panic!("expected completion, got {}", hostdiff::compare::describe(o)))
 }
 
 fn arith(s: &Snapshot) -> u32 {
@@ -134,10 +124,7 @@ fn enter_probes_the_final_stack_pointer() {
     s.gpr[ESP] = STACK_LO + 0x40;
     let o = agree(&case_with_regions(c, s, 0));
     let f = fault(&o);
-    assert_eq!(
-        (f.vector, f.error_code, f.fault_addr),
-        (14, 6, Some(STACK_LO + 0x3C - 0x100))
-    );
+    assert_eq!((f.vector, f.error_code, f.fault_addr), (14, 6, Some(STACK_LO + 0x3C - 0x100)));
 
     let c = code(|a| a.enter(3u32, 0u32));
     let o = agree(&case_with_regions(c, plain(fl::AC), 0));
@@ -224,16 +211,8 @@ fn multiply_keeps_szap() {
 /// DIV/IDIV keep CF and OF, set AF, clear SF, ZF and PF.
 #[test]
 fn divide_flags() {
-    let inputs = [
-        (100, 7, 0, 0),
-        (0xFFFF_FFFF, 0x10, 0, 2),
-        (5, 0xFFFF_FFFF, 0, 0xFFFF_FFFF),
-    ];
-    for c in [
-        code(|a| a.div(ebx)),
-        code(|a| a.idiv(bl)),
-        code(|a| a.div(bx)),
-    ] {
+    let inputs = [(100, 7, 0, 0), (0xFFFF_FFFF, 0x10, 0, 2), (5, 0xFFFF_FFFF, 0, 0xFFFF_FFFF)];
+    for c in [code(|a| a.div(ebx)), code(|a| a.idiv(bl)), code(|a| a.div(bx))] {
         agree_over_inputs(&c, &inputs);
     }
     let mut s = plain(fl::ARITH);
@@ -367,8 +346,5 @@ fn far_call_second_push_fault_leaves_cs_written() {
     s.gpr[ESP] = STACK_LO + 4;
     let o = agree(&case_with_regions(c, s, 0xEE));
     assert_eq!(fault(&o).fault_addr, Some(STACK_LO - 4));
-    assert_eq!(
-        &o.snapshot().expect("snapshot").memory[2][0..4],
-        &[0x23, 0, 0, 0]
-    );
+    assert_eq!(&o.snapshot().expect("snapshot").memory[2][0..4], &[0x23, 0, 0, 0]);
 }

@@ -55,8 +55,7 @@ pub struct Board {
 impl Board {
     pub fn new(clock: Clock, debug_exit: Option<u16>, debugcon_port: u16) -> Self {
         let lines = IrqLines::new();
-        let uarts = [uart::COM1, uart::COM2, uart::COM3, uart::COM4]
-            .map(|(base, irq)| Uart::new(base, lines.line(irq)));
+        let uarts = [uart::COM1, uart::COM2, uart::COM3, uart::COM4].map(|(base, irq)| Uart::new(base, lines.line(irq)));
         Self {
             pic: Pic::new(lines.clone()),
             pit: Pit::new(lines.line(0)),
@@ -83,10 +82,7 @@ impl Board {
 
     /// The earliest device deadline.
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.pit.next_deadline(), self.rtc.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [self.pit.next_deadline(), self.rtc.next_deadline()].into_iter().flatten().min()
     }
 
     /// Fire the timers that are due.
@@ -179,19 +175,13 @@ impl Bus for Board {
         let now = self.clock.now();
         match self.device(port) {
             Some(d) => d.port_write(port, size, value, now),
-            None => rate_limited!(
-                debug,
-                "write {value:#x} to unbacked port {port:#x} ({size} bytes)"
-            ),
+            None => rate_limited!(debug, "write {value:#x} to unbacked port {port:#x} ({size} bytes)"),
         }
         self.after_write(port);
     }
 
     fn mmio_read(&mut self, id: u32, offset: u64, size: u8) -> u64 {
-        rate_limited!(
-            debug,
-            "read from unbacked MMIO region {id} offset {offset:#x} ({size} bytes)"
-        );
+        rate_limited!(debug, "read from unbacked MMIO region {id} offset {offset:#x} ({size} bytes)");
         u64::MAX
     }
 

@@ -96,9 +96,8 @@ impl Machine {
             ),
             Firmware::Bios { rom } => (Vec::new(), None, Some(read("firmware image", rom)?)),
         };
-        let engine = ExecManager::new(config.engine, config.switch_every).map_err(|e| {
-            MachineError::Config(format!("cannot set up the {:?} engine: {e}", config.engine))
-        })?;
+        let engine = ExecManager::new(config.engine, config.switch_every)
+            .map_err(|e| MachineError::Config(format!("cannot set up the {:?} engine: {e}", config.engine)))?;
         let mut m = Self {
             cpu: CpuState::reset(),
             mem,
@@ -148,20 +147,9 @@ impl Machine {
             reason,
         };
         if linux::is_bzimage(&self.kernel) {
-            linux::load(
-                &mut self.cpu,
-                &mut self.mem,
-                ram,
-                &self.kernel,
-                self.initrd.as_deref(),
-                cmdline,
-            )
-            .map_err(bad)?;
+            linux::load(&mut self.cpu, &mut self.mem, ram, &self.kernel, self.initrd.as_deref(), cmdline).map_err(bad)?;
         } else if multiboot::find_header(&self.kernel).is_some() {
-            let name = initrd_path
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
+            let name = initrd_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
             let mods: Vec<multiboot::Module> = self
                 .initrd
                 .iter()
@@ -170,15 +158,7 @@ impl Machine {
                     cmdline: name.clone(),
                 })
                 .collect();
-            multiboot::load(
-                &mut self.cpu,
-                &mut self.mem,
-                ram,
-                &self.kernel,
-                cmdline,
-                &mods,
-            )
-            .map_err(bad)?;
+            multiboot::load(&mut self.cpu, &mut self.mem, ram, &self.kernel, cmdline, &mods).map_err(bad)?;
         } else {
             return Err(bad("neither a Linux bzImage nor a Multiboot kernel".into()));
         }
@@ -207,9 +187,7 @@ impl Machine {
                 Some(d) => (d.saturating_sub(now) / 5).clamp(MIN_BUDGET, MAX_BUDGET),
                 None => MAX_BUDGET,
             };
-            let exit = self
-                .engine
-                .run(&mut self.cpu, &mut self.mem, &mut self.board, budget);
+            let exit = self.engine.run(&mut self.cpu, &mut self.mem, &mut self.board, budget);
             self.sync_a20();
             self.flush_output();
             let now = self.board.clock.now();
@@ -396,21 +374,13 @@ impl Machine {
         );
         if !s.paging() {
             let mut code = [0u8; 16];
-            self.mem
-                .read_phys(s.seg[sreg::CS].base().wrapping_add(s.eip) as u64, &mut code);
+            self.mem.read_phys(s.seg[sreg::CS].base().wrapping_add(s.eip) as u64, &mut code);
             out += &format!(
                 "code at CS:EIP: {}\n",
-                code.iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                code.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
             );
         }
-        out += &format!(
-            "instructions: {} resets: {}\n",
-            self.engine.instructions(),
-            self.resets
-        );
+        out += &format!("instructions: {} resets: {}\n", self.engine.instructions(), self.resets);
         out
     }
 

@@ -59,9 +59,7 @@ impl CodePages {
     #[inline]
     pub fn is_code(&self, offset: u64) -> bool {
         let page = (offset >> crate::PAGE_SHIFT) as usize;
-        self.bits
-            .get(page / 64)
-            .is_some_and(|w| w & (1 << (page % 64)) != 0)
+        self.bits.get(page / 64).is_some_and(|w| w & (1 << (page % 64)) != 0)
     }
 
     fn end(&self) -> u64 {
@@ -76,16 +74,17 @@ impl CodePages {
         for page in first..=last {
             let p = page as usize;
             if let Some(w) = self.bits.get_mut(p / 64)
-                && *w & (1 << (p % 64)) != 0 {
-                    *w &= !(1 << (p % 64));
-                    if self.log.len() >= LOG_LIMIT {
-                        let end = self.end();
-                        self.log.clear();
-                        self.log_start = end;
-                        self.all_before = end;
-                    }
-                    self.log.push(page as u32);
+                && *w & (1 << (p % 64)) != 0
+            {
+                *w &= !(1 << (p % 64));
+                if self.log.len() >= LOG_LIMIT {
+                    let end = self.end();
+                    self.log.clear();
+                    self.log_start = end;
+                    self.all_before = end;
                 }
+                self.log.push(page as u32);
+            }
         }
     }
 

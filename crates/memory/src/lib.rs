@@ -26,9 +26,7 @@ use thiserror::Error;
 pub enum MemoryError {
     #[error("guest RAM size {0} bytes is not a positive multiple of 4 KiB")]
     BadSize(u64),
-    #[error(
-        "guest RAM size {size} bytes is larger than the {max}-byte physical space below the PCI hole"
-    )]
+    #[error("guest RAM size {size} bytes is larger than the {max}-byte physical space below the PCI hole")]
     TooLarge { size: u64, max: u64 },
     #[error("cannot reserve {size} bytes of host memory for guest RAM: {source}")]
     Host { size: u64, source: std::io::Error },
@@ -91,12 +89,7 @@ impl GuestMemory {
     pub fn read_u8(&self, addr: u64) -> u8 {
         match self.map.lookup(addr, Access::Read).target {
             Target::Ram(off) => self.ram.bytes().get(off as usize).copied().unwrap_or(0xFF),
-            Target::Rom { rom, offset } => self
-                .map
-                .rom(rom)
-                .get(offset as usize)
-                .copied()
-                .unwrap_or(0xFF),
+            Target::Rom { rom, offset } => self.map.rom(rom).get(offset as usize).copied().unwrap_or(0xFF),
             Target::Mmio { .. } | Target::None => 0xFF,
         }
     }

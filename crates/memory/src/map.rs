@@ -76,16 +76,9 @@ impl Region {
     }
     fn target(&self, addr: u64, access: Access) -> Target {
         let rel = addr - self.base;
-        match if access == Access::Read {
-            self.read
-        } else {
-            self.write
-        } {
+        match if access == Access::Read { self.read } else { self.write } {
             RegionKind::Ram { offset } => Target::Ram(offset + rel),
-            RegionKind::Rom { rom, offset } => Target::Rom {
-                rom,
-                offset: offset + rel,
-            },
+            RegionKind::Rom { rom, offset } => Target::Rom { rom, offset: offset + rel },
             RegionKind::Mmio { id } => Target::Mmio { id, offset: rel },
             RegionKind::None => Target::None,
         }
@@ -121,11 +114,11 @@ impl PhysMap {
 
     /// Add a region on top of the existing ones.
     pub fn add(&mut self, region: Region) -> Result<(), MemoryError> {
-        if let Some(o) = self.regions.iter().find(|o| {
-            !matches!(o.read, RegionKind::Ram { .. })
-                && o.base < region.end()
-                && region.base < o.end()
-        }) {
+        if let Some(o) = self
+            .regions
+            .iter()
+            .find(|o| !matches!(o.read, RegionKind::Ram { .. }) && o.base < region.end() && region.base < o.end())
+        {
             return Err(MemoryError::Overlap {
                 base: region.base,
                 size: region.size,
@@ -162,11 +155,7 @@ impl PhysMap {
 
     /// Replace the region that starts at `base` exactly (PAM changes), or add it.
     pub fn set(&mut self, region: Region) {
-        if let Some(r) = self
-            .regions
-            .iter_mut()
-            .find(|r| r.base == region.base && r.size == region.size)
-        {
+        if let Some(r) = self.regions.iter_mut().find(|r| r.base == region.base && r.size == region.size) {
             *r = region;
         } else {
             self.regions.push(region);
@@ -237,13 +226,7 @@ mod tests {
                 run: 1
             }
         );
-        assert_eq!(
-            m.lookup(0xA0010, Access::Write).target,
-            Target::Mmio {
-                id: 7,
-                offset: 0x10
-            }
-        );
+        assert_eq!(m.lookup(0xA0010, Access::Write).target, Target::Mmio { id: 7, offset: 0x10 });
         assert_eq!(m.lookup(0xC0000, Access::Read).target, Target::Ram(0xC0000));
         assert_eq!(m.lookup(0x20_0000, Access::Read).target, Target::None);
     }
@@ -254,10 +237,7 @@ mod tests {
         m.add(Region::ram(0, 0x100_0000, 0)).unwrap();
         m.add(Region::mmio(0xA0000, 0x20000, 7)).unwrap();
         assert_eq!(m.fast, (0xC0000, 0x100_0000));
-        assert_eq!(
-            m.lookup(0xA0000, Access::Read).target,
-            Target::Mmio { id: 7, offset: 0 }
-        );
+        assert_eq!(m.lookup(0xA0000, Access::Read).target, Target::Mmio { id: 7, offset: 0 });
         assert_eq!(m.lookup(0x50000, Access::Read).target, Target::Ram(0x50000));
     }
 
@@ -273,13 +253,7 @@ mod tests {
             write: RegionKind::Ram { offset: 0xF0000 },
         };
         m.add(r).unwrap();
-        assert_eq!(
-            m.lookup(0xF0001, Access::Read).target,
-            Target::Rom { rom, offset: 1 }
-        );
-        assert_eq!(
-            m.lookup(0xF0001, Access::Write).target,
-            Target::Ram(0xF0001)
-        );
+        assert_eq!(m.lookup(0xF0001, Access::Read).target, Target::Rom { rom, offset: 1 });
+        assert_eq!(m.lookup(0xF0001, Access::Write).target, Target::Ram(0xF0001));
     }
 }

@@ -21,8 +21,7 @@ impl Ram {
         if size > MAX_RAM {
             return Err(MemoryError::TooLarge { size, max: MAX_RAM });
         }
-        let map = MmapMut::map_anon(size as usize)
-            .map_err(|source| MemoryError::Host { size, source })?;
+        let map = MmapMut::map_anon(size as usize).map_err(|source| MemoryError::Host { size, source })?;
         Ok(Self { map })
     }
 

@@ -6,9 +6,7 @@
 use std::os::fd::RawFd;
 
 use crate::native::{self, CTL};
-use crate::wire::{
-    HEADER_LEN, RawResult, ST_CASE_SETUP, ST_CHILD_SETUP, ST_COMPLETED, ST_EXCEPTION,
-};
+use crate::wire::{HEADER_LEN, RawResult, ST_CASE_SETUP, ST_CHILD_SETUP, ST_COMPLETED, ST_EXCEPTION};
 use crate::{CODE_BASE, Case, PAGE, Perm, write_code_image};
 
 const CANARY_VALUE: u64 = 0x6e61_7469_7665_3332;
@@ -35,12 +33,7 @@ pub(crate) fn max_mappings(cases: &[Case]) -> usize {
 
 /// Entry of the child process: runs `cases` in order and exits. `maps` is an
 /// empty vector with capacity [`max_mappings`], allocated by the parent.
-pub(crate) fn child_main(
-    cases: &[Case],
-    fd: RawFd,
-    force_no_fsgsbase: bool,
-    mut maps: Vec<Mapping>,
-) -> ! {
+pub(crate) fn child_main(cases: &[Case], fd: RawFd, force_no_fsgsbase: bool, mut maps: Vec<Mapping>) -> ! {
     CANARY.set(CANARY_VALUE);
     match native::setup(force_no_fsgsbase) {
         Ok(()) => {}
@@ -221,10 +214,7 @@ fn prepare(m: Mapping, maps: &mut Vec<Mapping>, fill: impl FnOnce(&mut [u8])) ->
             addr,
             m.len,
             RW,
-            libc::MAP_PRIVATE
-                | libc::MAP_ANONYMOUS
-                | libc::MAP_FIXED_NOREPLACE
-                | libc::MAP_POPULATE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_POPULATE,
             -1,
             0,
         )
@@ -317,11 +307,7 @@ fn run_case(case: &Case, maps: &mut Vec<Mapping>) -> RawResult {
     // SAFETY: as above; the guest has finished.
     unsafe {
         let c = &*ctl;
-        let mut out = RawResult::new(if c.exit_kind == 0 {
-            ST_COMPLETED
-        } else {
-            ST_EXCEPTION
-        });
+        let mut out = RawResult::new(if c.exit_kind == 0 { ST_COMPLETED } else { ST_EXCEPTION });
         out.gpr = c.out_gpr;
         out.eip = if c.exit_kind == 0 {
             CODE_BASE + case.code.len() as u32

@@ -244,11 +244,7 @@ pub fn f80_to_f64(b: [u8; 10]) -> f64 {
     let neg = se & 0x8000 != 0;
     let exp = i32::from(se & 0x7FFF);
     let mag = if exp == 0x7FFF {
-        if sig << 1 == 0 {
-            f64::INFINITY
-        } else {
-            f64::NAN
-        }
+        if sig << 1 == 0 { f64::INFINITY } else { f64::NAN }
     } else if sig == 0 {
         0.0
     } else {

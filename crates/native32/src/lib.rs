@@ -366,9 +366,7 @@ pub struct Fault {
 impl Fault {
     /// EIP as an offset into the code, if it lies in the code window.
     pub fn code_offset(&self) -> Option<u32> {
-        self.eip
-            .checked_sub(CODE_BASE)
-            .filter(|&o| o < CODE_AREA_LEN)
+        self.eip.checked_sub(CODE_BASE).filter(|&o| o < CODE_AREA_LEN)
     }
 
     fn from_raw(raw: &wire::RawResult, case: &Case) -> Fault {
@@ -492,11 +490,7 @@ impl fmt::Display for Error {
             Error::Invalid { case, reason } => write!(f, "case {case}: {reason}"),
             Error::Os { what, source } => write!(f, "{what}: {source}"),
             Error::ChildSetup { what, errno } => {
-                write!(
-                    f,
-                    "child setup: {what}: {}",
-                    std::io::Error::from_raw_os_error(*errno)
-                )
+                write!(f, "child setup: {what}: {}", std::io::Error::from_raw_os_error(*errno))
             }
         }
     }
@@ -556,15 +550,9 @@ pub fn mxcsr_mask() -> u32 {
 }
 
 fn validate(index: usize, case: &Case) -> Result<(), Error> {
-    let bad = |reason: String| Error::Invalid {
-        case: index,
-        reason,
-    };
+    let bad = |reason: String| Error::Invalid { case: index, reason };
     if case.code.len() > MAX_CODE_LEN {
-        return Err(bad(format!(
-            "code is {} bytes, at most {MAX_CODE_LEN}",
-            case.code.len()
-        )));
+        return Err(bad(format!("code is {} bytes, at most {MAX_CODE_LEN}", case.code.len())));
     }
     let mut spans: Vec<(u64, u64, usize)> = Vec::with_capacity(case.regions.len());
     for (i, r) in case.regions.iter().enumerate() {
@@ -572,10 +560,7 @@ fn validate(index: usize, case: &Case) -> Result<(), Error> {
             return Err(bad(format!("region {i} is empty")));
         }
         if r.base % PAGE != 0 {
-            return Err(bad(format!(
-                "region {i} base {:#x} is not page-aligned",
-                r.base
-            )));
+            return Err(bad(format!("region {i} base {:#x} is not page-aligned", r.base)));
         }
         let start = u64::from(r.base);
         let end = start + (r.data.len() as u64).div_ceil(u64::from(PAGE)) * u64::from(PAGE);

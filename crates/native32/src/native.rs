@@ -406,8 +406,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut
         // Leave the guest: resume in 64-bit code on the host stack with
         // clean flags.
         g[libc::REG_RIP as usize] = native32_fault_resume as *const () as usize as i64;
-        let csgsfs =
-            (csgsfs & 0x0000_FFFF_FFFF_0000) | u64::from(SEL_CODE64) | (u64::from(SEL_DATA) << 48);
+        let csgsfs = (csgsfs & 0x0000_FFFF_FFFF_0000) | u64::from(SEL_CODE64) | (u64::from(SEL_DATA) << 48);
         g[libc::REG_CSGSFS as usize] = csgsfs as i64;
         g[libc::REG_RSP as usize] = (*ctl).host_rsp as i64;
         g[libc::REG_EFL as usize] = 0x202;
@@ -452,10 +451,7 @@ pub(crate) fn setup(force_no_fsgsbase: bool) -> Result<(), SetupError> {
     unsafe {
         // Die with the parent; no core dumps of crashed children.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        let nocore = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let nocore = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         libc::setrlimit(libc::RLIMIT_CORE, &nocore);
 
         // Alternate signal stack: guest ESP is not a usable host stack.
@@ -480,14 +476,7 @@ pub(crate) fn setup(force_no_fsgsbase: bool) -> Result<(), SetupError> {
             return Err(("sigaltstack", errno()));
         }
 
-        let sigs = [
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGILL,
-            libc::SIGFPE,
-            libc::SIGTRAP,
-            libc::SIGSYS,
-        ];
+        let sigs = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP, libc::SIGSYS];
         let mut mask: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut mask);
         for s in sigs {
@@ -578,12 +567,7 @@ fn install_seccomp() -> Result<(), SetupError> {
     const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
     const SECCOMP_RET_ALLOW: u32 = 0x7FFF_0000;
     const N: usize = ALLOWED_SYSCALLS.len();
-    let stmt = |code, k| libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    };
+    let stmt = |code, k| libc::sock_filter { code, jt: 0, jf: 0, k };
     // 0: A = arch; 1: arch != x86-64 -> trap; 2: A = nr;
     // 3..3+N: nr == allowed[i] -> allow; 3+N: trap; 4+N: allow.
     let mut filter = [stmt(BPF_RET_K, libc::SECCOMP_RET_TRAP); N + 5];

@@ -275,14 +275,7 @@ fn read_one(child: &mut Child, case: &Case, timeout: Duration) -> Result<(Outcom
             eflags: raw.eflags,
             fpu: Some(Box::new(raw.fx.clone())),
         },
-        sregs: Sregs {
-            es,
-            cs,
-            ss,
-            ds,
-            fs,
-            gs,
-        },
+        sregs: Sregs { es, cs, ss, ds, fs, gs },
         memory,
     };
     if raw.status == ST_COMPLETED {

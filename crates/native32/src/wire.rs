@@ -34,8 +34,7 @@ pub(crate) struct RawResult {
     pub fx: FxArea,
 }
 
-pub(crate) const HEADER_LEN: usize =
-    4 * 2 + 4 * 8 + 4 * 2 + 2 * 6 + 4 * 6 + 8 * 2 + WHAT_LEN + FX_LEN;
+pub(crate) const HEADER_LEN: usize = 4 * 2 + 4 * 8 + 4 * 2 + 2 * 6 + 4 * 6 + 8 * 2 + WHAT_LEN + FX_LEN;
 
 impl RawResult {
     pub fn new(status: u32) -> Self {
@@ -139,9 +138,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take<const N: usize>(&mut self) -> [u8; N] {
-        let out: [u8; N] = self.buf[self.pos..self.pos + N]
-            .try_into()
-            .expect("N bytes");
+        let out: [u8; N] = self.buf[self.pos..self.pos + N].try_into().expect("N bytes");
         self.pos += N;
         out
     }

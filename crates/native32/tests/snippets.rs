@@ -149,8 +149,7 @@ fn bound_out_of_range_is_vector_5() {
 fn store_to_read_only_page_is_pf_with_w_bit() {
     // mov dword [DATA_BASE+8], 1
     let mut c = case(&[0xC7, 0x05, 0x08, 0x00, 0x00, 0x20, 0x01, 0x00, 0x00, 0x00]);
-    c.regions
-        .push(Region::new(DATA_BASE, vec![0xAB; 0x1000], Perm::R));
+    c.regions.push(Region::new(DATA_BASE, vec![0xAB; 0x1000], Perm::R));
     let o = run1(&c);
     let (f, s) = fault(&o);
     assert_eq!(f.vector, 14);
@@ -167,11 +166,7 @@ fn execute_in_nx_region_is_pf_with_id_bit() {
     c.regions.push(Region::zeroed(DATA_BASE, 0x1000));
     let (f, s) = fault_of(run1(&c));
     assert_eq!(f.vector, 14);
-    assert_eq!(
-        f.error_code & 0x1F,
-        0x15,
-        "present, user, instruction fetch"
-    );
+    assert_eq!(f.error_code & 0x1F, 0x15, "present, user, instruction fetch");
     assert_eq!(f.fault_addr, Some(DATA_BASE));
     assert_eq!(s.state.eip, DATA_BASE);
     // ... and runs fine there when the region is executable (ret back).
@@ -218,9 +213,7 @@ fn pushf_popf_round_trip() {
 #[test]
 fn direction_flag_is_loaded() {
     // mov edi, DATA_BASE+8 ; mov eax, 0x11111111 ; stosd ; stosd
-    let mut c = case(&[
-        0xBF, 0x08, 0x00, 0x00, 0x20, 0xB8, 0x11, 0x11, 0x11, 0x11, 0xAB, 0xAB,
-    ]);
+    let mut c = case(&[0xBF, 0x08, 0x00, 0x00, 0x20, 0xB8, 0x11, 0x11, 0x11, 0x11, 0xAB, 0xAB]);
     c.regions.push(Region::zeroed(DATA_BASE, 0x1000));
     c.state.eflags |= DF;
     let o = run1(&c);
@@ -239,11 +232,7 @@ fn trap_flag_steps_one_instruction() {
     let (f, s) = fault(&o);
     assert_eq!(f.vector, 1);
     assert_eq!(f.signal, libc::SIGTRAP);
-    assert_eq!(
-        s.state.eip,
-        CODE_BASE + 1,
-        "trap after the first instruction"
-    );
+    assert_eq!(s.state.eip, CODE_BASE + 1, "trap after the first instruction");
     assert_eq!(s.state.gpr[EAX], 1);
     assert_ne!(s.state.eflags & TF, 0);
 }
@@ -348,9 +337,7 @@ fn x87_unmasked_exception_is_mf_at_next_wait() {
 #[test]
 fn sse_state_round_trip() {
     // movd xmm0, eax ; paddd xmm0, xmm1 ; movd ecx, xmm0
-    let mut c = case(&[
-        0x66, 0x0F, 0x6E, 0xC0, 0x66, 0x0F, 0xFE, 0xC1, 0x66, 0x0F, 0x7E, 0xC1,
-    ]);
+    let mut c = case(&[0x66, 0x0F, 0x6E, 0xC0, 0x66, 0x0F, 0xFE, 0xC1, 0x66, 0x0F, 0x7E, 0xC1]);
     let mut fx = FxArea::default();
     fx.set_xmm(1, 5u128.to_le_bytes());
     c.state.fpu = Some(Box::new(fx));
@@ -371,8 +358,7 @@ fn segment_changes_are_undone() {
     // mov ax, 0x2b ; mov fs, ax ; mov gs, ax ; mov eax, fs:[DATA_BASE] ;
     // xor ecx, ecx ; mov ds, cx ; mov es, cx
     let code = [
-        0x66, 0xB8, 0x2B, 0x00, 0x8E, 0xE0, 0x8E, 0xE8, 0x64, 0xA1, 0x00, 0x00, 0x00, 0x20, 0x31,
-        0xC9, 0x8E, 0xD9, 0x8E, 0xC1,
+        0x66, 0xB8, 0x2B, 0x00, 0x8E, 0xE0, 0x8E, 0xE8, 0x64, 0xA1, 0x00, 0x00, 0x00, 0x20, 0x31, 0xC9, 0x8E, 0xD9, 0x8E, 0xC1,
     ];
     let mut data = vec![0u8; 0x1000];
     data[..4].copy_from_slice(&0x600D_F00Du32.to_le_bytes());
@@ -395,22 +381,13 @@ fn segment_changes_are_undone() {
         // every case completed in the same child (a broken FS base would
         // have killed it: the child checks a thread-local after each case)
         for (i, o) in out.iter().enumerate() {
-            assert!(
-                matches!(o, Outcome::Completed(_)),
-                "case {i}, {runner:?}: {o:?}"
-            );
+            assert!(matches!(o, Outcome::Completed(_)), "case {i}, {runner:?}: {o:?}");
         }
         let s = completed(&out[0]);
         assert_eq!(s.state.gpr[EAX], 0x600D_F00D);
-        assert_eq!(
-            (s.sregs.ds, s.sregs.es, s.sregs.fs, s.sregs.gs),
-            (0, 0, 0x2b, 0x2b)
-        );
+        assert_eq!((s.sregs.ds, s.sregs.es, s.sregs.fs, s.sregs.gs), (0, 0, 0x2b, 0x2b));
         let s = completed(&out[1]);
-        assert_eq!(
-            (s.sregs.ds, s.sregs.es, s.sregs.fs, s.sregs.gs),
-            (0x2b, 0x2b, 0, 0)
-        );
+        assert_eq!((s.sregs.ds, s.sregs.es, s.sregs.fs, s.sregs.gs), (0x2b, 0x2b, 0, 0));
         let s = completed(&out[4]);
         assert_eq!(s.state.gpr[EAX], 0x600D_F00D);
         assert_eq!((s.sregs.fs, s.sregs.gs), (0x2b, 0x2b));
@@ -450,10 +427,7 @@ fn a_child_that_dies_is_reported_and_replaced() {
 fn invalid_layouts_are_rejected() {
     let mut c = case(&[0x90]);
     c.regions.push(Region::zeroed(STACK_TOP - 0x800, 0x1000));
-    assert!(matches!(
-        run_batch(&[c]),
-        Err(Error::Invalid { case: 0, .. })
-    ));
+    assert!(matches!(run_batch(&[c]), Err(Error::Invalid { case: 0, .. })));
     let c = case(&[0x90]).with_region(Region::zeroed(CODE_BASE + 0x1000, 0x1000));
     assert!(matches!(run_batch(&[c]), Err(Error::Invalid { .. })));
     let c = case(&[0x90]).with_region(Region::zeroed(DATA_BASE + 1, 0x1000));
@@ -487,9 +461,7 @@ fn flags_and_faults_in_one_child() {
     // mov ax, 0x2b ; mov fs, ax ; ud2   (fault with the guest's FS loaded)
     let fs_then_fault = case(&[0x66, 0xB8, 0x2B, 0x00, 0x8E, 0xE0, 0x0F, 0x0B]);
     // mov ax, 0x2b ; mov gs, ax ; mov eax, 20 ; int 0x80
-    let gs_then_sys = case(&[
-        0x66, 0xB8, 0x2B, 0x00, 0x8E, 0xE8, 0xB8, 20, 0, 0, 0, 0xCD, 0x80,
-    ]);
+    let gs_then_sys = case(&[0x66, 0xB8, 0x2B, 0x00, 0x8E, 0xE8, 0xB8, 20, 0, 0, 0, 0xCD, 0x80]);
     // mov eax, fs:[0] with the host's null FS: #GP(0)
     let null_fs = case(&[0x64, 0xA1, 0, 0, 0, 0]);
     let batch = vec![
@@ -509,11 +481,7 @@ fn flags_and_faults_in_one_child() {
     assert_eq!(s.state.eflags, FIXED | IF | NT | AC | ID | DF);
     let (f, s) = fault_of(out[2].clone());
     assert_eq!(f.vector, 6);
-    assert_eq!(
-        s.state.eflags & (AC | DF | RF),
-        AC | DF | RF,
-        "RF=1 pushed for faults"
-    );
+    assert_eq!(s.state.eflags & (AC | DF | RF), AC | DF | RF, "RF=1 pushed for faults");
     let (f, s) = fault_of(out[4].clone());
     assert_eq!(f.vector, 6);
     assert_eq!(s.sregs.fs, 0x2b);
@@ -526,11 +494,7 @@ fn flags_and_faults_in_one_child() {
         let s = completed(&out[i]);
         assert_eq!(s.state.gpr[EAX], 1, "case {i}");
         assert_eq!(s.state.eflags, FIXED | IF, "case {i}");
-        assert_eq!(
-            (s.sregs.fs, s.sregs.gs, s.sregs.ds),
-            (0, 0, 0x2b),
-            "case {i}"
-        );
+        assert_eq!((s.sregs.fs, s.sregs.gs, s.sregs.ds), (0, 0, 0x2b), "case {i}");
     }
 }
 
@@ -542,8 +506,7 @@ fn reused_mappings_start_fresh() {
     let rw_code = [
         0xA1, 0x00, 0x00, 0x00, 0x20, 0xC7, 0x05, 0x00, 0x00, 0x00, 0x20, 0x55, 0x00, 0x00, 0x00,
     ];
-    let rw =
-        |init: u8| case(&rw_code).with_region(Region::new(DATA_BASE, vec![init; 0x1000], Perm::RW));
+    let rw = |init: u8| case(&rw_code).with_region(Region::new(DATA_BASE, vec![init; 0x1000], Perm::RW));
     let ro = case(&rw_code).with_region(Region::new(DATA_BASE, vec![7; 0x1000], Perm::R));
     // same addresses, a different code length and a bigger region
     let big = case(&[0x90; 5000]).with_region(Region::zeroed(DATA_BASE, 0x3000));

@@ -98,11 +98,7 @@ fn ten_thousand_cases() {
         let s = o.completed().unwrap_or_else(|| panic!("case {i}: {o:?}"));
         let (r, f) = expect(op, a, b, cf);
         assert_eq!(s.state.gpr[EAX], r, "case {i}");
-        assert_eq!(
-            s.state.eflags & ARITH,
-            f,
-            "case {i}: op {op} {a:#x} {b:#x} cf {cf}"
-        );
+        assert_eq!(s.state.eflags & ARITH, f, "case {i}: op {op} {a:#x} {b:#x} cf {cf}");
         assert_eq!(s.state.eflags & !ARITH, FIXED | IF);
         assert_eq!(s.memory[0].len(), 0x1000);
     }

@@ -92,8 +92,15 @@ impl CodeBuf {
         }
     }
 
-    /// Whether `addr` lies in code written so far.
-    pub fn contains(&self, addr: usize) -> bool {
-        addr >= self.base && addr < self.base + self.used
+    /// The bytes of code at `addr` (for diagnostics).
+    pub fn bytes(&self, addr: usize, len: usize) -> &[u8] {
+        let m: &[u8] = match &self.map {
+            Map::Write(m) => m,
+            Map::Exec(m) => m,
+            Map::Empty => &[],
+        };
+        let start = addr.saturating_sub(self.base).min(self.used);
+        let end = (start + len).min(self.used);
+        &m[start..end]
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::block;
 use crate::codebuf::CodeBuf;
-use crate::emit::{self, Targets};
-use crate::frame::Frame;
+use crate::emit::{self, Slots, Targets};
+use crate::frame::{Frame, NO_SLOT};
 use crate::mode;
 use crate::runtime::{self, Enter, exit};
 use cpu::interp::insn::Insn;
@@ -17,6 +17,8 @@ use std::collections::HashMap;
 
 /// Size of the code buffer; when full, every translation is dropped.
 const CODE_SIZE: usize = 64 << 20;
+/// Chain slots (one word each); when all are used, everything is dropped.
+const SLOTS: usize = 1 << 18;
 /// Blocks run this often in the interpreter before they are translated.
 pub const DEFAULT_THRESHOLD: u32 = 8;
 
@@ -30,8 +32,9 @@ struct Key {
 
 struct Translation {
     key: Key,
-    /// Address of the code.
+    /// Address of the code, and its length.
     code: usize,
+    code_len: usize,
     /// Length of the guest code in bytes (for the CS limit check).
     bytes: u32,
     /// The instructions helper calls refer to (their addresses are baked
@@ -46,8 +49,15 @@ pub struct Stats {
     pub translated_instructions: u64,
     pub interpreted_instructions: u64,
     pub blocks_translated: u64,
+    /// Instructions translated inline / as handler calls (static counts).
+    pub inline_instructions: u64,
+    pub fallback_instructions: u64,
     pub code_bytes: u64,
     pub cache_flushes: u64,
+    /// Times translated code was entered from the dispatcher, and chain
+    /// slots patched to go straight to the next block.
+    pub entries: u64,
+    pub chains: u64,
     pub invalidated_pages: u64,
 }
 
@@ -65,6 +75,23 @@ pub struct Recompiler {
     threshold: u32,
     cursor: memory::Cursor,
     map_generation: u64,
+    /// Chain slots: where each chainable exit jumps (see `emit::Slots`).
+    slots: Box<[usize]>,
+    /// For each slot, the page and mode of the block it belongs to and the
+    /// EIP it leaves for: only a block with the same page, mode and EIP may
+    /// be chained to it (whatever ran in between, e.g. an interrupt).
+    slot_owner: Vec<(u32, u32, u32)>,
+    next_slot: u32,
+    /// The slot the last block left through, to patch once the next block
+    /// is known.
+    pending_chain: Option<u32>,
+    /// Lockstep mode: return after every block (translated or
+    /// interpreted), and never chain blocks.
+    pub single_block: bool,
+    /// The translation run last (for diagnostics).
+    last_translation: Option<usize>,
+    /// Vector of the first event delivered in the last run.
+    pub first_vector: Option<u8>,
     pub stats: Stats,
 }
 
@@ -75,9 +102,7 @@ impl Recompiler {
         let mut code = CodeBuf::new(CODE_SIZE)?;
         let base = code.next_addr();
         let (tramp, leave_off) = runtime::trampoline(base);
-        let at = code
-            .push(&tramp)
-            .ok_or_else(|| std::io::Error::other("code buffer too small"))?;
+        let at = code.push(&tramp).ok_or_else(|| std::io::Error::other("code buffer too small"))?;
         // SAFETY: `at` is the start of the trampoline just written, which
         // follows the `Enter` signature (System V: frame in RDI, code
         // address in RSI, exit code returned in EAX, callee-saved registers
@@ -97,6 +122,13 @@ impl Recompiler {
             threshold,
             cursor: memory::Cursor::default(),
             map_generation: 0,
+            slots: vec![0usize; SLOTS].into_boxed_slice(),
+            slot_owner: vec![(0, 0, 0); SLOTS],
+            next_slot: 0,
+            pending_chain: None,
+            single_block: false,
+            last_translation: None,
+            first_vector: None,
             stats: Stats::default(),
         })
     }
@@ -109,6 +141,8 @@ impl Recompiler {
         self.hot.clear();
         // Everything after the trampoline, which stays in place.
         self.code.truncate(self.trampoline_len);
+        self.next_slot = 0;
+        self.pending_chain = None;
         self.stats.cache_flushes += 1;
     }
 
@@ -161,18 +195,33 @@ impl Recompiler {
         let block = block::read(c, key.phys, key.eip, code32)?;
         let insns: Box<[Insn]> = block.insns.iter().map(|(i, _)| *i).collect();
         let targets = Targets { leave: self.leave };
-        let mut code = emit::translate(&block, &insns, self.code.next_addr(), &targets);
-        if code.len() > self.code.remaining() {
+        // Room for a block's exits, or start over.
+        if self.next_slot as usize + 4 > SLOTS || self.code.remaining() < 64 << 10 {
             self.flush();
-            code = emit::translate(&block, &insns, self.code.next_addr(), &targets);
         }
+        let slots_base = self.slots.as_ptr() as usize;
+        let mut slots = Slots {
+            base: slots_base,
+            next: &mut self.next_slot,
+            cap: SLOTS as u32,
+            used: Vec::new(),
+        };
+        let (code, made) = emit::translate(&block, &insns, key.mode, self.code.next_addr(), &targets, &mut slots);
+        let used = std::mem::take(&mut slots.used);
+        self.stats.inline_instructions += made.inline as u64;
+        self.stats.fallback_instructions += made.fallback as u64;
         let at = self.code.push(&code)?;
+        for (slot, target, miss) in used {
+            self.slots[slot as usize] = at + miss;
+            self.slot_owner[slot as usize] = (key.phys >> 12, key.mode, target);
+        }
         self.stats.blocks_translated += 1;
         self.stats.code_bytes += code.len() as u64;
         let i = self.trans.len();
         self.trans.push(Translation {
             key,
             code: at,
+            code_len: code.len(),
             bytes: block.bytes,
             _insns: insns,
         });
@@ -194,13 +243,18 @@ impl Recompiler {
             ctx: c as *mut Ctx as *mut u8,
             budget,
             retired: 0,
+            end: 0,
+            last_slot: NO_SLOT,
         };
         let code = self.trans[i].code;
+        self.stats.entries += 1;
+        self.last_translation = Some(i);
         // SAFETY: `code` is the entry of a live translation in the code
         // buffer, made executable above; the frame's pointers come from
         // the `Ctx` that is not used again until the call returns (see the
         // `runtime` module for the rule).
         let r = unsafe { (self.enter)(&mut frame, code) };
+        self.pending_chain = (frame.last_slot != NO_SLOT).then_some(frame.last_slot);
         (r, frame.retired, frame.budget)
     }
 
@@ -220,12 +274,18 @@ impl Recompiler {
                 let n = self.interp.step_in(c, true);
                 self.stats.interpreted_instructions += n;
                 left -= n.max(1) as i64;
+                if self.single_block {
+                    return Exit::Budget;
+                }
                 continue;
             }
             let Some(i) = self.find(c) else {
                 let n = self.interp.step_in(c, false);
                 self.stats.interpreted_instructions += n;
                 left -= n.max(1) as i64;
+                if self.single_block {
+                    return Exit::Budget;
+                }
                 continue;
             };
             let (code, retired, rest) = self.execute(c, i, left);
@@ -237,6 +297,10 @@ impl Recompiler {
                 let n = self.interp.step_in(c, true);
                 self.stats.interpreted_instructions += n;
                 left -= n.max(1) as i64;
+            }
+            if self.single_block {
+                self.pending_chain = None;
+                return Exit::Budget;
             }
         }
     }
@@ -270,9 +334,43 @@ impl Recompiler {
                 self.translate(c, key)?
             }
         };
-        c.s.seg[sreg::CS]
-            .within_limit(eip, self.trans[i].bytes)
-            .then_some(i)
+        if let Some(slot) = self.pending_chain.take() {
+            if self.slot_owner[slot as usize] == (key.phys >> 12, key.mode, key.eip) {
+                self.slots[slot as usize] = self.trans[i].code;
+                self.stats.chains += 1;
+            }
+        }
+        c.s.seg[sreg::CS].within_limit(eip, self.trans[i].bytes).then_some(i)
+    }
+}
+
+impl Recompiler {
+    /// The guest block and the host code of the translation that ran last,
+    /// disassembled (for lockstep divergence reports); `None` when the last
+    /// step was interpreted.
+    pub fn describe_last(&mut self) -> Option<String> {
+        let i = self.last_translation.take()?;
+        let t = self.trans.get(i)?;
+        use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+        let mut out = format!(
+            "translation of phys {:#x} EIP {:#x} mode {:#x}\nhost code:\n",
+            t.key.phys, t.key.eip, t.key.mode
+        );
+        let host = self.code.bytes(t.code, t.code_len);
+        let mut d = Decoder::with_ip(64, host, t.code as u64, DecoderOptions::NONE);
+        let mut f = IntelFormatter::new();
+        let mut text = String::new();
+        for ins in d.iter().take(400) {
+            text.clear();
+            f.format(&ins, &mut text);
+            out += &format!("  {:x}: {text}\n", ins.ip());
+        }
+        Some(out)
+    }
+
+    /// Whether the last step ran translated code.
+    pub fn last_was_translated(&self) -> bool {
+        self.last_translation.is_some()
     }
 }
 
@@ -281,21 +379,16 @@ impl Engine for Recompiler {
         "recompiler"
     }
 
-    fn run(
-        &mut self,
-        cpu: &mut CpuState,
-        mem: &mut GuestMemory,
-        bus: &mut dyn Bus,
-        budget: u64,
-    ) -> Exit {
+    fn run(&mut self, cpu: &mut CpuState, mem: &mut GuestMemory, bus: &mut dyn Bus, budget: u64) -> Exit {
         let mut tlb = std::mem::take(&mut self.tlb);
         let exit = {
             let mut c = Ctx::new(cpu, mem, bus, &mut tlb);
-            self.run_loop(&mut c, budget)
+            let e = self.run_loop(&mut c, budget);
+            self.first_vector = c.first_vector;
+            e
         };
         self.tlb = tlb;
-        self.stats.instructions =
-            self.stats.translated_instructions + self.stats.interpreted_instructions;
+        self.stats.instructions = self.stats.translated_instructions + self.stats.interpreted_instructions;
         exit
     }
 
@@ -305,5 +398,22 @@ impl Engine for Recompiler {
 
     fn instructions(&self) -> u64 {
         self.stats.translated_instructions + self.stats.interpreted_instructions
+    }
+
+    fn stats_report(&self) -> String {
+        let s = &self.stats;
+        format!(
+            "retired: {} translated, {} interpreted; entries {}, chains {}; blocks translated {}, static instructions inline {} / handler calls {}, code {} KiB, flushes {}, invalidated pages {}",
+            s.translated_instructions,
+            s.interpreted_instructions,
+            s.entries,
+            s.chains,
+            s.blocks_translated,
+            s.inline_instructions,
+            s.fallback_instructions,
+            s.code_bytes >> 10,
+            s.cache_flushes,
+            s.invalidated_pages
+        )
     }
 }

@@ -21,7 +21,16 @@ pub struct Frame {
     pub budget: i64,
     /// Instructions retired by translated code.
     pub retired: u64,
+    /// Set by a store helper when the store hit a page holding code: the
+    /// block ends after the current instruction.
+    pub end: u32,
+    /// The chain slot through which the last block left (to be patched to
+    /// the next block), or `NO_SLOT`.
+    pub last_slot: u32,
 }
+
+/// No chain slot.
+pub const NO_SLOT: u32 = u32::MAX;
 
 pub mod off {
     use super::*;
@@ -31,6 +40,8 @@ pub mod off {
     pub const CTX: i32 = offset_of!(Frame, ctx) as i32;
     pub const BUDGET: i32 = offset_of!(Frame, budget) as i32;
     pub const RETIRED: i32 = offset_of!(Frame, retired) as i32;
+    pub const END: i32 = offset_of!(Frame, end) as i32;
+    pub const LAST_SLOT: i32 = offset_of!(Frame, last_slot) as i32;
 }
 
 /// Offsets into `CpuState` used by generated code.
@@ -39,10 +50,8 @@ pub mod state {
     use std::mem::offset_of;
     pub const GPR: i32 = offset_of!(CpuState, gpr) as i32;
     pub const EIP: i32 = offset_of!(CpuState, eip) as i32;
-    pub const RESULT: i32 =
-        (offset_of!(CpuState, lazy) + offset_of!(cpu::flags::LazyFlags, result)) as i32;
-    pub const AUX: i32 =
-        (offset_of!(CpuState, lazy) + offset_of!(cpu::flags::LazyFlags, aux)) as i32;
+    pub const RESULT: i32 = (offset_of!(CpuState, lazy) + offset_of!(cpu::flags::LazyFlags, result)) as i32;
+    pub const AUX: i32 = (offset_of!(CpuState, lazy) + offset_of!(cpu::flags::LazyFlags, aux)) as i32;
     pub const EFLAGS_REST: i32 = offset_of!(CpuState, eflags_rest) as i32;
     pub const SEG: i32 = offset_of!(CpuState, seg) as i32;
 

@@ -16,14 +16,14 @@ pub const ALIGN: u32 = 1 << 6;
 /// DS, ES and SS are flat: base 0, 4 GiB, readable and writable, so
 /// inline memory accesses need no segment arithmetic.
 pub const FLAT: u32 = 1 << 7;
+/// CS admits every EIP the operand size can express (a 4 GiB code
+/// segment, or 16-bit code with a limit of at least 0xFFFF), so near
+/// branch targets need no limit check.
+pub const BIGCS: u32 = 1 << 8;
 
 fn flat(s: &CpuState, i: usize) -> bool {
     let seg = &s.seg[i];
-    seg.base() == 0
-        && seg.can_read(0, 1)
-        && seg.can_write(0, 1)
-        && seg.can_read(0xFFFF_FFFF, 1)
-        && seg.can_write(0xFFFF_FFFF, 1)
+    seg.base() == 0 && seg.can_read(0, 1) && seg.can_write(0, 1) && seg.can_read(0xFFFF_FFFF, 1) && seg.can_write(0xFFFF_FFFF, 1)
 }
 
 /// The mode word for the current state.
@@ -52,6 +52,10 @@ pub fn current(s: &CpuState) -> u32 {
     }
     if [sreg::DS, sreg::ES, sreg::SS].iter().all(|&i| flat(s, i)) {
         m |= FLAT;
+    }
+    let cs = &s.seg[sreg::CS];
+    if cs.limit() == 0xFFFF_FFFF || (!cs.db() && cs.limit() >= 0xFFFF) {
+        m |= BIGCS;
     }
     m
 }

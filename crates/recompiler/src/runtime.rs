@@ -10,6 +10,7 @@
 
 use crate::frame::{Frame, off};
 use cpu::Ctx;
+use cpu::flags::{W8, W16, W32};
 use cpu::interp::insn::Insn;
 use dynasmrt::{DynasmApi, dynasm};
 
@@ -60,6 +61,80 @@ pub unsafe extern "sysv64" fn rt_exec(frame: *mut Frame, insn: *const Insn) -> u
         return exec::END;
     }
     exec::NEXT
+}
+
+/// Bit 32 of a load helper's result: the access faulted (and the fault
+/// was delivered).
+pub const LOAD_FAULT: u64 = 1 << 32;
+
+/// Reborrow the context of a frame.
+///
+/// # Safety
+/// As for [`rt_exec`].
+unsafe fn ctx<'a>(frame: *mut Frame) -> &'a mut Ctx<'a> {
+    // SAFETY: the caller guarantees `frame` and its `ctx` are live and not
+    // otherwise in use while the helper runs.
+    unsafe { &mut *((*frame).ctx as *mut Ctx<'a>) }
+}
+
+/// Slow path of an inline load of `size` bytes at linear `lin` (TLB miss,
+/// page crossing, MMIO): the value, or [`LOAD_FAULT`] after the fault was
+/// delivered (the caller set EIP to the instruction). With `for_write`, the
+/// page must also be writable (the first half of a read-modify-write).
+///
+/// # Safety
+/// As for [`rt_exec`].
+pub unsafe extern "sysv64" fn rt_load(frame: *mut Frame, lin: u32, size: u32, for_write: u32) -> u64 {
+    // SAFETY: per the contract.
+    let c = unsafe { ctx(frame) };
+    let user = c.user();
+    let r = (|| {
+        if for_write != 0 {
+            c.probe_write_lin(lin, size, user)?;
+        }
+        match size {
+            1 => c.read_lin::<W8>(lin, user),
+            2 => c.read_lin::<W16>(lin, user),
+            _ => c.read_lin::<W32>(lin, user),
+        }
+    })();
+    match r {
+        Ok(v) => v as u64,
+        Err(e) => {
+            c.raise(e);
+            LOAD_FAULT
+        }
+    }
+}
+
+/// Slow path of an inline store: 0 when done, [`exec::FAULTED`] after the
+/// fault was delivered. A store into a page holding code sets the frame's
+/// `end` flag.
+///
+/// # Safety
+/// As for [`rt_exec`].
+pub unsafe extern "sysv64" fn rt_store(frame: *mut Frame, lin: u32, value: u32, size: u32) -> u32 {
+    // SAFETY: per the contract.
+    let c = unsafe { ctx(frame) };
+    let user = c.user();
+    let r = match size {
+        1 => c.write_lin::<W8>(lin, value, user),
+        2 => c.write_lin::<W16>(lin, value, user),
+        _ => c.write_lin::<W32>(lin, value, user),
+    };
+    match r {
+        Ok(()) => {
+            if std::mem::take(&mut c.end_block) {
+                // SAFETY: per the contract, `frame` is live.
+                unsafe { (*frame).end = 1 };
+            }
+            0
+        }
+        Err(e) => {
+            c.raise(e);
+            exec::FAULTED
+        }
+    }
 }
 
 /// The entry trampoline: `enter(frame, code) -> exit code`.

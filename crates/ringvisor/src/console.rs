@@ -30,9 +30,7 @@ impl std::str::FromStr for Backend {
             _ => match s.split_once(':') {
                 Some(("file", p)) if !p.is_empty() => Ok(Backend::File(p.into())),
                 Some(("unix", p)) if !p.is_empty() => Ok(Backend::Unix(p.into())),
-                _ => Err(format!(
-                    "'{s}' is not a console (use stdio, none, file:PATH or unix:PATH)"
-                )),
+                _ => Err(format!("'{s}' is not a console (use stdio, none, file:PATH or unix:PATH)")),
             },
         }
     }
@@ -46,11 +44,7 @@ pub struct RawModeGuard {
 impl Drop for RawModeGuard {
     fn drop(&mut self) {
         if let Some(t) = &self.saved {
-            let _ = rustix::termios::tcsetattr(
-                std::io::stdin().as_fd(),
-                rustix::termios::OptionalActions::Now,
-                t,
-            );
+            let _ = rustix::termios::tcsetattr(std::io::stdin().as_fd(), rustix::termios::OptionalActions::Now, t);
         }
     }
 }
@@ -104,9 +98,7 @@ pub fn spawn_stdin_reader(tx: Sender<HostInput>, escapes: bool) {
                             return;
                         }
                         ESCAPE => out.push(ESCAPE),
-                        b'h' | b'?' => eprint!(
-                            "\r\nC-a x    exit ringvisor\r\nC-a C-a  send C-a\r\nC-a h    this help\r\n"
-                        ),
+                        b'h' | b'?' => eprint!("\r\nC-a x    exit ringvisor\r\nC-a C-a  send C-a\r\nC-a h    this help\r\n"),
                         _ => {}
                     }
                 } else if b == ESCAPE {
@@ -145,8 +137,7 @@ impl Write for SocketWriter {
 /// the client goes to `tx` when given.
 fn listen(path: &PathBuf, tx: Option<Sender<HostInput>>) -> Result<SocketWriter> {
     let _ = std::fs::remove_file(path);
-    let listener =
-        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    let listener = UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
     let writer = SocketWriter::default();
     let slot = writer.0.clone();
     std::thread::spawn(move || {
@@ -172,10 +163,7 @@ fn listen(path: &PathBuf, tx: Option<Sender<HostInput>>) -> Result<SocketWriter>
 
 /// The output sink of a backend; `input` gets the backend's input, if it
 /// has any (only one backend may read stdin).
-pub fn open(
-    backend: &Backend,
-    input: Option<Sender<HostInput>>,
-) -> Result<Option<Box<dyn Write + Send>>> {
+pub fn open(backend: &Backend, input: Option<Sender<HostInput>>) -> Result<Option<Box<dyn Write + Send>>> {
     Ok(match backend {
         Backend::None => None,
         Backend::Stdio => Some(Box::new(std::io::stdout())),

@@ -16,11 +16,8 @@ pub fn parse(s: &str) -> Result<u64, String> {
         }
         _ => (s, 1 << 20),
     };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (examples: 256M, 1G)"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size '{s}' is too large"))
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size (examples: 256M, 1G)"))?;
+    n.checked_mul(mult).ok_or_else(|| format!("size '{s}' is too large"))
 }
 
 #[cfg(test)]

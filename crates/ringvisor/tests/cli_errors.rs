@@ -3,19 +3,13 @@
 use std::process::{Command, Output};
 
 fn ringvisor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ringvisor"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_ringvisor")).args(args).output().unwrap()
 }
 
 fn assert_clear_error(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "panic: {err}"
-    );
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "panic: {err}");
     assert!(err.contains(needle), "expected '{needle}' in: {err}");
     assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
 }

@@ -48,32 +48,12 @@ pub fn boot_and_check(extra: &[&str]) {
         "no serial interrupt: {interrupts}"
     );
 
-    let sum = g.command(
-        "i=0; s=0; while [ $i -lt 2000 ]; do i=$((i+1)); s=$((s+i*i)); done; echo $s",
-        CMD,
-    );
-    assert_eq!(
-        sum.lines().last().unwrap_or(""),
-        "2668667000",
-        "loop: {sum}"
-    );
+    let sum = g.command("i=0; s=0; while [ $i -lt 2000 ]; do i=$((i+1)); s=$((s+i*i)); done; echo $s", CMD);
+    assert_eq!(sum.lines().last().unwrap_or(""), "2668667000", "loop: {sum}");
 
-    let host = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let guest: i64 = g
-        .command("date +%s", CMD)
-        .lines()
-        .last()
-        .unwrap_or("0")
-        .trim()
-        .parse()
-        .unwrap_or(0);
-    let host_after = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let host = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let guest: i64 = g.command("date +%s", CMD).lines().last().unwrap_or("0").trim().parse().unwrap_or(0);
+    let host_after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
     assert!(
         guest >= host - 1 && guest <= host_after + 1,
         "guest date {guest}, host {host}..{host_after}"

@@ -114,11 +114,7 @@ fn kernel() -> Vec<u8> {
         image[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
     }
     image[CODE_AT as usize..CODE_AT as usize + code.len()].copy_from_slice(&code);
-    for (addr, text) in [
-        (OK_STR, &b"mb ok mem_upper="[..]),
-        (BAD_STR, b"mb bad mem_upper="),
-        (NL_STR, b"\n"),
-    ] {
+    for (addr, text) in [(OK_STR, &b"mb ok mem_upper="[..]), (BAD_STR, b"mb bad mem_upper="), (NL_STR, b"\n")] {
         let o = (addr - LOAD) as usize;
         image[o..o + text.len()].copy_from_slice(text);
     }

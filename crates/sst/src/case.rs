@@ -91,9 +91,7 @@ impl Metadata {
         let path = dir.join("metadata.json");
         let name = path.display().to_string();
         match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                serde_json::from_str(&text).map_err(|source| SstError::Json { path: name, source })
-            }
+            Ok(text) => serde_json::from_str(&text).map_err(|source| SstError::Json { path: name, source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(SstError::Io { path: name, source }),
         }

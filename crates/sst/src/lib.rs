@@ -21,15 +21,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SstError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{path} is not a valid test file: {source}")]
-    Json {
-        path: String,
-        source: serde_json::Error,
-    },
+    Json { path: String, source: serde_json::Error },
     #[error("{0} contains no *.json.gz test files")]
     Empty(String),
 }

@@ -80,18 +80,12 @@ pub fn ram_masks(chip: Chip, info: &OpInfo, c: &Case) -> Vec<(u32, u8)> {
         // instruction left, including those it leaves undefined. (The
         // vectors' own `flag_address` is one low when SP is odd, so the
         // address is computed from the final SS:SP.)
-        let (Some(ss), Some(sp)) = (
-            c.fin.regs.ss.or(c.initial.regs.ss),
-            c.fin.regs.sp.or(c.initial.regs.sp),
-        ) else {
+        let (Some(ss), Some(sp)) = (c.fin.regs.ss.or(c.initial.regs.ss), c.fin.regs.sp.or(c.initial.regs.sp)) else {
             return Vec::new();
         };
         let at = |off: u16| ((ss as u32) << 4) + off as u32;
         let m = flags_compare_mask(chip, info);
-        return vec![
-            (at(sp.wrapping_add(4)), m as u8),
-            (at(sp.wrapping_add(5)), (m >> 8) as u8),
-        ];
+        return vec![(at(sp.wrapping_add(4)), m as u8), (at(sp.wrapping_add(5)), (m >> 8) as u8)];
     }
     if chip != Chip::I8086 {
         return Vec::new();
@@ -144,10 +138,7 @@ pub fn before(chip: Chip, stem: &str, info: &OpInfo, c: &Case) -> Verdict {
         }
         if chip == Chip::I80286 && matches!(op, 0x8C | 0x8E) {
             let p = c.bytes.iter().position(|&b| b == op).unwrap_or(0);
-            if c.bytes
-                .get(p + 1)
-                .is_some_and(|m| matches!((m >> 3) & 7, 4 | 5))
-            {
+            if c.bytes.get(p + 1).is_some_and(|m| matches!((m >> 3) & 7, 4 | 5)) {
                 return Verdict::Skip(NO_FS_GS_286);
             }
         }
@@ -160,11 +151,7 @@ pub fn before(chip: Chip, stem: &str, info: &OpInfo, c: &Case) -> Verdict {
             }
             let p = c.bytes.iter().position(|&b| b == op).unwrap_or(0);
             let reg = c.bytes.get(p + 1).map(|m| (m >> 3) & 7);
-            if op == 0x54
-                || (op == 0xFF
-                    && reg == Some(6)
-                    && c.bytes.get(p + 1).is_some_and(|m| m & 0xC7 == 0xC4))
-            {
+            if op == 0x54 || (op == 0xFF && reg == Some(6) && c.bytes.get(p + 1).is_some_and(|m| m & 0xC7 == 0xC4)) {
                 return Verdict::Skip(PUSH_SP);
             }
             if matches!(op, 0xD0..=0xD3) && reg == Some(6) {
@@ -202,10 +189,7 @@ pub fn before(chip: Chip, stem: &str, info: &OpInfo, c: &Case) -> Verdict {
     if chip == Chip::I8086 && matches!(status, "undefined" | "alias") && unsupported {
         return Verdict::Skip(UNDEFINED_8086);
     }
-    if chip == Chip::I80286
-        && ins.len() > 10
-        && c.exception.as_ref().is_some_and(|e| e.number == 13)
-    {
+    if chip == Chip::I80286 && ins.len() > 10 && c.exception.as_ref().is_some_and(|e| e.number == 13) {
         return Verdict::Skip(LENGTH_286);
     }
     let _ = stem;
@@ -213,13 +197,7 @@ pub fn before(chip: Chip, stem: &str, info: &OpInfo, c: &Case) -> Verdict {
 }
 
 /// Rules that recognise a known architectural difference in the outcome.
-pub fn after(
-    chip: Chip,
-    _stem: &str,
-    c: &Case,
-    got: &Got,
-    diffs: &[String],
-) -> Option<&'static str> {
+pub fn after(chip: Chip, _stem: &str, c: &Case, got: &Got, diffs: &[String]) -> Option<&'static str> {
     let (_, op) = opcode(&c.bytes);
     let op = op?;
     let chip_exc = c.exception.as_ref().map(|e| e.number);

@@ -79,9 +79,7 @@ pub fn run_dir(dir: &Path, chip: Chip, filter: &str) -> Result<Report, SstError>
         if !stem.starts_with(filter) {
             continue;
         }
-        report
-            .files
-            .push(run_file_with(&mut rig, &path, &stem, &meta)?);
+        report.files.push(run_file_with(&mut rig, &path, &stem, &meta)?);
     }
     Ok(report)
 }
@@ -97,12 +95,7 @@ pub fn run_file(path: &Path, chip: Chip) -> Result<FileReport, SstError> {
     run_file_with(&mut Rig::new(chip), path, &stem, &meta)
 }
 
-fn run_file_with(
-    rig: &mut Rig,
-    path: &Path,
-    stem: &str,
-    meta: &Metadata,
-) -> Result<FileReport, SstError> {
+fn run_file_with(rig: &mut Rig, path: &Path, stem: &str, meta: &Metadata) -> Result<FileReport, SstError> {
     let cases = case::load(path)?;
     let mut fr = FileReport {
         name: stem.to_string(),
@@ -151,10 +144,7 @@ impl FileReport {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    b.iter().map(|x| format!("{x:02X}")).collect::<Vec<_>>().join(" ")
 }
 
 /// Metadata for a case: a file holding a whole group opcode (no `.N` in
@@ -168,11 +158,7 @@ fn case_info(file: &OpInfo, c: &Case) -> OpInfo {
         .iter()
         .position(|b| !matches!(b, 0x26 | 0x2E | 0x36 | 0x3E | 0xF0 | 0xF2 | 0xF3))
         .unwrap_or(0);
-    let reg = c
-        .bytes
-        .get(op_at + 1)
-        .map(|m| ((m >> 3) & 7).to_string())
-        .unwrap_or_default();
+    let reg = c.bytes.get(op_at + 1).map(|m| ((m >> 3) & 7).to_string()).unwrap_or_default();
     file.reg.get(&reg).cloned().unwrap_or_else(|| file.clone())
 }
 
@@ -281,12 +267,7 @@ impl Rig {
             s.eip as u16,
             s.eflags() as u16,
         ];
-        let ram = c
-            .fin
-            .ram
-            .iter()
-            .map(|&(a, _)| (a, self.mem.read_u8(a as u64)))
-            .collect();
+        let ram = c.fin.ram.iter().map(|&(a, _)| (a, self.mem.read_u8(a as u64))).collect();
         Got {
             regs,
             ram,
@@ -319,11 +300,7 @@ fn compare(chip: Chip, info: &OpInfo, c: &Case, got: &Got) -> Vec<String> {
     let masks = rules::ram_masks(chip, info, c);
     for (k, &(a, e)) in c.fin.ram.iter().enumerate() {
         let g = got.ram[k].1;
-        let m = masks
-            .iter()
-            .find(|(addr, _)| *addr == a)
-            .map(|x| x.1)
-            .unwrap_or(0xFF);
+        let m = masks.iter().find(|(addr, _)| *addr == a).map(|x| x.1).unwrap_or(0xFF);
         if g & m != e & m {
             diffs.push(format!("[{a:05X}] {g:02X} != {e:02X}"));
         }

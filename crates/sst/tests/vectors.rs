@@ -27,12 +27,7 @@ fn check(name: &str, chip: Chip, min_passed: usize) {
     for (rule, n) in r.skips_by_rule() {
         eprintln!("skipped by {rule}: {n}");
     }
-    eprintln!(
-        "{name}: {} passed, {} failed, {} skipped",
-        r.passed(),
-        r.failed(),
-        r.skipped()
-    );
+    eprintln!("{name}: {} passed, {} failed, {} skipped", r.passed(), r.failed(), r.skipped());
     assert_eq!(r.failed(), 0);
     // Guard against rules that skip too much.
     assert!(r.passed() >= min_passed, "only {} cases passed", r.passed());

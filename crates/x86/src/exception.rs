@@ -45,9 +45,7 @@ pub const fn class(vector: u8) -> Class {
 pub const fn is_double_fault(first: Class, second: Class) -> bool {
     matches!(
         (first, second),
-        (Class::Contributory, Class::Contributory)
-            | (Class::PageFault, Class::Contributory)
-            | (Class::PageFault, Class::PageFault)
+        (Class::Contributory, Class::Contributory) | (Class::PageFault, Class::Contributory) | (Class::PageFault, Class::PageFault)
     )
 }
 

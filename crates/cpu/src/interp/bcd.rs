@@ -58,11 +58,7 @@ fn das(c: &mut Ctx, _: &Insn) -> Res {
 fn aaa(c: &mut Ctx, _: &Insn) -> Res {
     let ax = c.reg::<W16>(0);
     let adjust = (ax & 0xF) > 9 || c.s.lazy.af();
-    let sum = if adjust {
-        ax.wrapping_add(0x106) & 0xFFFF
-    } else {
-        ax
-    };
+    let sum = if adjust { ax.wrapping_add(0x106) & 0xFFFF } else { ax };
     c.set_reg::<W16>(0, sum & 0xFF0F);
     let of = adjust && !ax & sum & 0x8000 != 0;
     c.s.lazy.from_result::<W16>(sum, adjust, of, adjust);
@@ -73,11 +69,7 @@ fn aaa(c: &mut Ctx, _: &Insn) -> Res {
 fn aas(c: &mut Ctx, _: &Insn) -> Res {
     let ax = c.reg::<W16>(0);
     let adjust = (ax & 0xF) > 9 || c.s.lazy.af();
-    let diff = if adjust {
-        ax.wrapping_sub(0x106) & 0xFFFF
-    } else {
-        ax
-    };
+    let diff = if adjust { ax.wrapping_sub(0x106) & 0xFFFF } else { ax };
     c.set_reg::<W16>(0, diff & 0xFF0F);
     let of = adjust && ax & !diff & 0x8000 != 0;
     c.s.lazy.from_result::<W16>(diff, adjust, of, adjust);

@@ -62,11 +62,7 @@ fn bsx<W: Width, const REVERSE: bool>(c: &mut Ctx, i: &Insn) -> Res {
         c.s.lazy.set_masked(fl::ZF, fl::ZF);
         return Ok(());
     }
-    let idx = if REVERSE {
-        31 - v.leading_zeros()
-    } else {
-        v.trailing_zeros()
-    };
+    let idx = if REVERSE { 31 - v.leading_zeros() } else { v.trailing_zeros() };
     c.set_reg::<W>(i.r0, idx);
     c.s.lazy.set_masked(0, fl::ZF);
     Ok(())

@@ -76,9 +76,7 @@ impl DecodeCache {
     pub fn block(&self, slot: u32) -> &Block {
         // Slots handed out by `find`/`insert` are live until the next
         // invalidation, which never happens while a block is borrowed.
-        self.slots[slot as usize]
-            .as_ref()
-            .expect("live decode-cache slot")
+        self.slots[slot as usize].as_ref().expect("live decode-cache slot")
     }
 
     /// Add a block; returns its slot.

@@ -100,8 +100,7 @@ fn lahf(c: &mut Ctx, _: &Insn) -> Res {
 
 fn sahf(c: &mut Ctx, _: &Insn) -> Res {
     let ah = c.reg::<W8>(4);
-    c.s.lazy
-        .set_masked(ah, fl::SF | fl::ZF | fl::AF | fl::PF | fl::CF);
+    c.s.lazy.set_masked(ah, fl::SF | fl::ZF | fl::AF | fl::PF | fl::CF);
     Ok(())
 }
 

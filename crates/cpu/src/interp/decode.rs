@@ -8,10 +8,8 @@ use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction, OpKind, Regis
 /// Decoder options that make iced-x86 decode as a P6 does: F3 0F BC/BD are
 /// BSF/BSR with an ignored prefix (not TZCNT/LZCNT), F3 0F 09 is WBINVD,
 /// 0F 18-1F are hint NOPs throughout.
-pub const OPTIONS: u32 = DecoderOptions::NO_MPFX_0FBC
-    | DecoderOptions::NO_MPFX_0FBD
-    | DecoderOptions::NO_WBNOINVD
-    | DecoderOptions::FORCE_RESERVED_NOP;
+pub const OPTIONS: u32 =
+    DecoderOptions::NO_MPFX_0FBC | DecoderOptions::NO_MPFX_0FBD | DecoderOptions::NO_WBNOINVD | DecoderOptions::FORCE_RESERVED_NOP;
 
 /// The longest legal instruction.
 pub const MAX_LEN: usize = 15;
@@ -56,11 +54,7 @@ pub fn reg_number(r: Register) -> u8 {
 }
 
 fn gpr_or_zero(r: Register) -> u8 {
-    if r == Register::None {
-        reg::ZERO as u8
-    } else {
-        reg_number(r)
-    }
+    if r == Register::None { reg::ZERO as u8 } else { reg_number(r) }
 }
 
 /// Scan legacy prefixes: (has 0x66, has 0x67, offset of the opcode).
@@ -193,11 +187,9 @@ pub fn convert(ins: &Instruction, bytes: &[u8], code32: bool) -> Insn {
                 insn.imm2 = ins.far_branch_selector() as u32;
             }
             OpKind::Immediate8_2nd => insn.imm2 = ins.immediate8_2nd() as u32,
-            OpKind::Immediate8
-            | OpKind::Immediate16
-            | OpKind::Immediate32
-            | OpKind::Immediate8to16
-            | OpKind::Immediate8to32 => insn.imm = ins.immediate(i) as u32,
+            OpKind::Immediate8 | OpKind::Immediate16 | OpKind::Immediate32 | OpKind::Immediate8to16 | OpKind::Immediate8to32 => {
+                insn.imm = ins.immediate(i) as u32
+            }
             _ => {}
         }
     }

@@ -52,11 +52,7 @@ impl Ctx<'_> {
     pub fn set_tss_busy(&mut self, sel: u16, busy: bool) -> Res {
         let d = self.read_descriptor(sel, Exception::ts)?;
         if let Some(addr) = self.descriptor_addr(sel) {
-            let hi = if busy {
-                d.hi() | (2 << 8)
-            } else {
-                d.hi() & !(2 << 8)
-            };
+            let hi = if busy { d.hi() | (2 << 8) } else { d.hi() & !(2 << 8) };
             self.write_sys::<W32>(addr.wrapping_add(4), hi)?;
         }
         Ok(())

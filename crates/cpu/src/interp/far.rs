@@ -89,9 +89,7 @@ impl Ctx<'_> {
                 let old_sp = self.s.gpr[reg::ESP];
                 let ret_cs = self.s.seg[sreg::CS].selector as u32;
                 let ret = self.s.eip;
-                let r = self
-                    .push_sized(big, ret_cs)
-                    .and_then(|_| self.push_sized(big, ret & omask));
+                let r = self.push_sized(big, ret_cs).and_then(|_| self.push_sized(big, ret & omask));
                 if let Err(e) = r {
                     self.s.gpr[reg::ESP] = old_sp;
                     return Err(e);
@@ -190,11 +188,7 @@ impl Ctx<'_> {
             return Err(Exception::np(cerr));
         }
         let big = gate.typ() == sys::CALL_GATE32;
-        let off = if big {
-            gate.gate_offset()
-        } else {
-            gate.gate_offset() & 0xFFFF
-        };
+        let off = if big { gate.gate_offset() } else { gate.gate_offset() & 0xFFFF };
         if !call {
             let cs = Segment::from_descriptor((sel & !3) | cpl as u16, with_accessed(d));
             if !cs.within_limit(off, 1) {
@@ -212,12 +206,7 @@ impl Ctx<'_> {
             let (ss_cache, ss_desc) = self.check_tss_ss(ss_sel, dpl, 0)?;
             let count = gate.gate_param_count() as u32;
             let n = if big { 4 } else { 2 };
-            let mut frame = Frame::new(
-                ss_cache,
-                esp,
-                Exception::ss(Exception::sel_error(ss_sel)),
-                dpl == 3,
-            );
+            let mut frame = Frame::new(ss_cache, esp, Exception::ss(Exception::sel_error(ss_sel)), dpl == 3);
             frame.check_room(self, 4 + count, big)?;
             let cs = Segment::from_descriptor((sel & !3) | dpl as u16, with_accessed(d));
             if !cs.within_limit(off, 1) {
@@ -227,11 +216,7 @@ impl Ctx<'_> {
             let mut params = [0u32; 31];
             for (k, p) in params.iter_mut().enumerate().take(count as usize) {
                 let depth = (count - 1 - k as u32) * n;
-                *p = if big {
-                    self.peek::<W32>(depth)?
-                } else {
-                    self.peek::<W16>(depth)?
-                };
+                *p = if big { self.peek::<W32>(depth)? } else { self.peek::<W16>(depth)? };
             }
             frame.push(self, self.s.seg[sreg::SS].selector as u32, big)?;
             frame.push(self, self.s.gpr[reg::ESP], big)?;
@@ -324,11 +309,7 @@ fn retf<W: Width>(c: &mut Ctx, i: &Insn) -> Res {
         c.s.seg[sreg::SS] = ss_cache;
         let new_sp = esp.wrapping_add(imm);
         if ss_cache.db() {
-            c.s.gpr[reg::ESP] = if W::BITS == 32 {
-                new_sp
-            } else {
-                new_sp & 0xFFFF
-            };
+            c.s.gpr[reg::ESP] = if W::BITS == 32 { new_sp } else { new_sp & 0xFFFF };
         } else {
             c.s.gpr[reg::ESP] = (c.s.gpr[reg::ESP] & 0xFFFF_0000) | (new_sp & 0xFFFF);
         }

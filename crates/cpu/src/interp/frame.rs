@@ -20,12 +20,7 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(seg: Segment, esp: u32, fault: Exception, user: bool) -> Self {
-        Self {
-            seg,
-            esp,
-            fault,
-            user,
-        }
+        Self { seg, esp, fault, user }
     }
 
     fn mask(&self) -> u32 {

@@ -35,18 +35,7 @@ pub enum Event {
 pub fn is_fault_vector(v: u8) -> bool {
     matches!(
         v,
-        vec::DE
-            | vec::BR
-            | vec::UD
-            | vec::NM
-            | vec::TS
-            | vec::NP
-            | vec::SS
-            | vec::GP
-            | vec::PF
-            | vec::MF
-            | vec::AC
-            | vec::XM
+        vec::DE | vec::BR | vec::UD | vec::NM | vec::TS | vec::NP | vec::SS | vec::GP | vec::PF | vec::MF | vec::AC | vec::XM
     )
 }
 
@@ -142,11 +131,7 @@ impl Ctx<'_> {
     }
 
     fn deliver_protected(&mut self, vector: u8, event: Event, error: Option<u32>) -> Res {
-        let ext = if matches!(event, Event::Software) {
-            0
-        } else {
-            1
-        };
+        let ext = if matches!(event, Event::Software) { 0 } else { 1 };
         let idt_err = vector as u32 * 8 + 2 + ext;
         if vector as u32 * 8 + 7 > self.s.idtr.limit {
             return Err(Exception::gp(idt_err));
@@ -159,11 +144,7 @@ impl Ctx<'_> {
         if gate.s()
             || !matches!(
                 typ,
-                sys::TASK_GATE
-                    | sys::INT_GATE16
-                    | sys::TRAP_GATE16
-                    | sys::INT_GATE32
-                    | sys::TRAP_GATE32
+                sys::TASK_GATE | sys::INT_GATE16 | sys::TRAP_GATE16 | sys::INT_GATE32 | sys::TRAP_GATE32
             )
         {
             return Err(Exception::gp(idt_err));
@@ -199,17 +180,10 @@ impl Ctx<'_> {
         if !d.present() {
             return Err(Exception::np(sel_err));
         }
-        let offset = if big {
-            gate.gate_offset()
-        } else {
-            gate.gate_offset() & 0xFFFF
-        };
+        let offset = if big { gate.gate_offset() } else { gate.gate_offset() & 0xFFFF };
         let v86 = self.s.v86_mode();
         let cpl = self.s.cpl;
-        let new_cs_cache = Segment::from_descriptor(
-            (sel & !3) | d.dpl() as u16,
-            super::segload::with_accessed(d),
-        );
+        let new_cs_cache = Segment::from_descriptor((sel & !3) | d.dpl() as u16, super::segload::with_accessed(d));
         if !d.is_conforming_code() && d.dpl() < cpl {
             // Inter-privilege: switch to the stack for the new CPL.
             let dpl = d.dpl();
@@ -218,12 +192,7 @@ impl Ctx<'_> {
             }
             let (ss_sel, esp) = self.tss_stack(dpl, ext)?;
             let (ss_cache, ss_desc) = self.check_tss_ss(ss_sel, dpl, ext)?;
-            let mut frame = Frame::new(
-                ss_cache,
-                esp,
-                Exception::ss(Exception::sel_error(ss_sel) + ext),
-                false,
-            );
+            let mut frame = Frame::new(ss_cache, esp, Exception::ss(Exception::sel_error(ss_sel) + ext), false);
             let words = if v86 { 9 } else { 5 } + error.is_some() as u32;
             frame.check_room(self, words, big)?;
             if !new_cs_cache.within_limit(offset, 1) {
@@ -257,8 +226,7 @@ impl Ctx<'_> {
             let ss = self.s.seg[sreg::SS];
             let mut frame = Frame::new(ss, self.s.gpr[reg::ESP], Exception::ss(ext), cpl == 3);
             frame.check_room(self, 3 + error.is_some() as u32, big)?;
-            let cs_cache =
-                Segment::from_descriptor((sel & !3) | cpl as u16, super::segload::with_accessed(d));
+            let cs_cache = Segment::from_descriptor((sel & !3) | cpl as u16, super::segload::with_accessed(d));
             if !cs_cache.within_limit(offset, 1) {
                 return Err(Exception::gp(ext));
             }
@@ -296,11 +264,7 @@ impl Ctx<'_> {
     pub fn tss_stack(&mut self, dpl: u8, ext: u32) -> Res<(u16, u32)> {
         let tr = self.s.tr;
         let big = tr.typ() & 8 != 0;
-        let (off, n) = if big {
-            (4 + dpl as u32 * 8, 8)
-        } else {
-            (2 + dpl as u32 * 4, 4)
-        };
+        let (off, n) = if big { (4 + dpl as u32 * 8, 8) } else { (2 + dpl as u32 * 4, 4) };
         if off + n - 1 > tr.limit() {
             return Err(Exception::ts(Exception::sel_error(tr.selector) + ext));
         }
@@ -325,23 +289,14 @@ impl Ctx<'_> {
         }
         let d = self
             .read_descriptor(ss, |_| Exception::ts(0))
-            .map_err(|e| {
-                if e.vector == vec::TS {
-                    Exception::ts(err)
-                } else {
-                    e
-                }
-            })?;
+            .map_err(|e| if e.vector == vec::TS { Exception::ts(err) } else { e })?;
         if (ss & 3) as u8 != dpl || d.dpl() != dpl || !d.is_writable_data() {
             return Err(Exception::ts(err));
         }
         if !d.present() {
             return Err(Exception::ss(err));
         }
-        Ok((
-            Segment::from_descriptor(ss, super::segload::with_accessed(d)),
-            d,
-        ))
+        Ok((Segment::from_descriptor(ss, super::segload::with_accessed(d)), d))
     }
 }
 

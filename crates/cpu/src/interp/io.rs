@@ -56,11 +56,7 @@ impl Ctx<'_> {
 
 /// IN acc, imm8 (`IMM`) or IN acc, DX.
 fn in_<W: Width, const IMM: bool>(c: &mut Ctx, i: &Insn) -> Res {
-    let port = if IMM {
-        (i.imm & 0xFF) as u16
-    } else {
-        c.s.gpr[reg::EDX] as u16
-    };
+    let port = if IMM { (i.imm & 0xFF) as u16 } else { c.s.gpr[reg::EDX] as u16 };
     c.check_io(port, W::BYTES)?;
     let v = c.port_in(port, W::BYTES as u8);
     c.set_reg::<W>(0, v);
@@ -68,11 +64,7 @@ fn in_<W: Width, const IMM: bool>(c: &mut Ctx, i: &Insn) -> Res {
 }
 
 fn out<W: Width, const IMM: bool>(c: &mut Ctx, i: &Insn) -> Res {
-    let port = if IMM {
-        (i.imm & 0xFF) as u16
-    } else {
-        c.s.gpr[reg::EDX] as u16
-    };
+    let port = if IMM { (i.imm & 0xFF) as u16 } else { c.s.gpr[reg::EDX] as u16 };
     c.check_io(port, W::BYTES)?;
     let v = c.reg::<W>(0);
     c.port_out(port, W::BYTES as u8, v);

@@ -39,11 +39,7 @@ pub(super) fn iret<W: Width>(c: &mut Ctx, _: &Insn) -> Res {
         c.set_sp(c.s.gpr[reg::ESP].wrapping_add(3 * W::BYTES));
         c.s.seg[sreg::CS].load_real(cs);
         c.s.eip = eip;
-        let keep = if big {
-            fl::VM | fl::VIF | fl::VIP
-        } else {
-            0xFFFF_0000
-        };
+        let keep = if big { fl::VM | fl::VIF | fl::VIP } else { 0xFFFF_0000 };
         let v = (c.s.eflags() & keep) | (flags & !keep);
         c.s.set_eflags(v);
         return Ok(());
@@ -145,13 +141,7 @@ fn iret_to_v86(c: &mut Ctx, eip: u32, cs: u16, flags: u32) -> Res {
     c.s.set_eflags(flags);
     c.s.cpl = 3;
     c.s.seg[sreg::CS].load_v86(cs, true);
-    for (idx, sel) in [
-        (sreg::SS, ss),
-        (sreg::ES, es),
-        (sreg::DS, ds),
-        (sreg::FS, fs),
-        (sreg::GS, gs),
-    ] {
+    for (idx, sel) in [(sreg::SS, ss), (sreg::ES, es), (sreg::DS, ds), (sreg::FS, fs), (sreg::GS, gs)] {
         c.s.seg[idx].load_v86(sel, false);
     }
     c.s.eip = eip & 0xFFFF;

@@ -85,13 +85,7 @@ impl Interpreter {
 
     /// Run until `budget` instructions have retired or something needs
     /// the outside world.
-    pub fn run(
-        &mut self,
-        s: &mut CpuState,
-        mem: &mut GuestMemory,
-        bus: &mut dyn Bus,
-        budget: u64,
-    ) -> Exit {
+    pub fn run(&mut self, s: &mut CpuState, mem: &mut GuestMemory, bus: &mut dyn Bus, budget: u64) -> Exit {
         let Self {
             tlb,
             cache,
@@ -106,13 +100,7 @@ impl Interpreter {
     }
 }
 
-fn run_loop(
-    c: &mut Ctx,
-    cache: &mut DecodeCache,
-    map_generation: &mut u64,
-    stats: &mut Stats,
-    budget: u64,
-) -> Exit {
+fn run_loop(c: &mut Ctx, cache: &mut DecodeCache, map_generation: &mut u64, stats: &mut Stats, budget: u64) -> Exit {
     let mut left = budget as i64;
     loop {
         sync_cache(c, cache, map_generation);
@@ -219,11 +207,7 @@ impl Interpreter {
 /// code cannot come from the cache (a fault was raised, or the
 /// instruction must be fetched uncached).
 #[inline(always)]
-fn current_block(
-    c: &mut Ctx,
-    cache: &mut DecodeCache,
-    stats: &mut Stats,
-) -> Result<Option<u32>, ()> {
+fn current_block(c: &mut Ctx, cache: &mut DecodeCache, stats: &mut Stats) -> Result<Option<u32>, ()> {
     let cs = &c.s.seg[sreg::CS];
     let eip = c.s.eip;
     if !cs.within_limit(eip, 1) {
@@ -328,8 +312,7 @@ fn step_single(c: &mut Ctx, cache: &mut DecodeCache, stats: &mut Stats) -> u64 {
     if c.data_breakpoints != 0 {
         // Data breakpoints are traps: after the instruction.
         c.s.dr[6] = (c.s.dr[6] & !0xF) | c.data_breakpoints;
-        c.pending_trap
-            .get_or_insert(Exception::new(x86::exception::DB));
+        c.pending_trap.get_or_insert(Exception::new(x86::exception::DB));
     }
     // MOV SS and POP SS inhibit the single-step trap as well as
     // interrupts until the next instruction has run (SDM vol. 3, 6.8.3).
@@ -339,8 +322,7 @@ fn step_single(c: &mut Ctx, cache: &mut DecodeCache, stats: &mut Stats) -> u64 {
         // TF (the AMD host reports the #BP of INT3, no #DB).
         c.last_vector = before;
         c.s.dr[6] |= x86::cr::dr6::BS;
-        c.pending_trap
-            .get_or_insert(Exception::new(x86::exception::DB));
+        c.pending_trap.get_or_insert(Exception::new(x86::exception::DB));
     } else if c.last_vector.is_none() {
         c.last_vector = before;
     }
@@ -364,14 +346,7 @@ fn loads_ss(insn: &Insn) -> bool {
 /// Decode and cache the block at physical `phys` (code from RAM or ROM);
 /// `None` if the code cannot be cached (MMIO, an instruction crossing the
 /// page end or the CS limit).
-fn decode_block(
-    c: &mut Ctx,
-    cache: &mut DecodeCache,
-    stats: &mut Stats,
-    phys: u32,
-    eip: u32,
-    code32: bool,
-) -> Option<u32> {
+fn decode_block(c: &mut Ctx, cache: &mut DecodeCache, stats: &mut Stats, phys: u32, eip: u32, code32: bool) -> Option<u32> {
     let page_off = (phys & 0xFFF) as usize;
     let avail = 0x1000 - page_off;
     let lookup = c.mem.map.lookup(phys as u64, Access::Read);

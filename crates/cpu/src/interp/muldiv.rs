@@ -92,11 +92,7 @@ fn imul1<W: Width>(c: &mut Ctx, i: &Insn) -> Res {
 /// IMUL r, r/m and IMUL r, r/m, imm (`IMM` selects the form).
 fn imul_r<W: Width, const IMM: bool>(c: &mut Ctx, i: &Insn) -> Res {
     let src = W::sext(c.rm1::<W>(i)?) as i32 as i64;
-    let other = if IMM {
-        W::sext(i.imm & W::MASK)
-    } else {
-        W::sext(c.reg::<W>(i.r0))
-    } as i32 as i64;
+    let other = if IMM { W::sext(i.imm & W::MASK) } else { W::sext(c.reg::<W>(i.r0)) } as i32 as i64;
     let p = other * src;
     let lo = p as u32 & W::MASK;
     let ovf = W::sext(lo) as i32 as i64 != p;

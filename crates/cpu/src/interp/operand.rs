@@ -11,10 +11,7 @@ impl Ctx<'_> {
     #[inline(always)]
     pub fn ea(&self, i: &Insn) -> u32 {
         let g = &self.s.gpr;
-        g[i.base as usize]
-            .wrapping_add(g[i.index as usize] << i.scale)
-            .wrapping_add(i.disp)
-            & i.amask
+        g[i.base as usize].wrapping_add(g[i.index as usize] << i.scale).wrapping_add(i.disp) & i.amask
     }
 
     /// Register `n` read at width `W` (8-bit numbers 4-7 are AH..BH).

@@ -68,11 +68,7 @@ impl Ctx<'_> {
 
 /// The descriptor as it reads after the processor set its accessed bit.
 pub fn with_accessed(d: Descriptor) -> Descriptor {
-    if d.s() {
-        Descriptor::new(d.raw | (1 << 40))
-    } else {
-        d
-    }
+    if d.s() { Descriptor::new(d.raw | (1 << 40)) } else { d }
 }
 
 fn mov_sreg_rm(c: &mut Ctx, i: &Insn) -> Res {
@@ -143,12 +139,8 @@ pub(super) fn lookup(code: Code) -> Option<Handler> {
     Some(match code {
         C::Mov_Sreg_rm16 | C::Mov_Sreg_r32m16 => mov_sreg_rm,
         C::Mov_rm16_Sreg | C::Mov_r32m16_Sreg => mov_rm_sreg,
-        C::Pushw_ES | C::Pushw_CS | C::Pushw_SS | C::Pushw_DS | C::Pushw_FS | C::Pushw_GS => {
-            push_sreg::<W16>
-        }
-        C::Pushd_ES | C::Pushd_CS | C::Pushd_SS | C::Pushd_DS | C::Pushd_FS | C::Pushd_GS => {
-            push_sreg::<W32>
-        }
+        C::Pushw_ES | C::Pushw_CS | C::Pushw_SS | C::Pushw_DS | C::Pushw_FS | C::Pushw_GS => push_sreg::<W16>,
+        C::Pushd_ES | C::Pushd_CS | C::Pushd_SS | C::Pushd_DS | C::Pushd_FS | C::Pushd_GS => push_sreg::<W32>,
         C::Popw_ES | C::Popw_SS | C::Popw_DS | C::Popw_FS | C::Popw_GS => pop_sreg::<W16>,
         C::Popd_ES | C::Popd_SS | C::Popd_DS | C::Popd_FS | C::Popd_GS => pop_sreg::<W32>,
         C::Lds_r16_m1616 => load_far_ptr::<W16, { sreg::DS }>,

@@ -58,19 +58,11 @@ fn shift<W: Width, const OP: u8>(c: &mut Ctx, a: u32, count: u32) -> u32 {
                 (msb::<W>(r), msb::<W>(r) ^ (r & (W::SIGN >> 1) != 0))
             };
             let cur = f.get();
-            f.set(
-                (cur & !(fl::CF | fl::OF))
-                    | if cf { fl::CF } else { 0 }
-                    | if of { fl::OF } else { 0 },
-            );
+            f.set((cur & !(fl::CF | fl::OF)) | if cf { fl::CF } else { 0 } | if of { fl::OF } else { 0 });
             r
         }
         RCL | RCR => {
-            let n = if bits == 32 {
-                count
-            } else {
-                count % (bits + 1)
-            };
+            let n = if bits == 32 { count } else { count % (bits + 1) };
             let cf_in = f.cf() as u64;
             let wide = ((cf_in << bits) | a as u64) as u128;
             let m = bits + 1;
@@ -88,11 +80,7 @@ fn shift<W: Width, const OP: u8>(c: &mut Ctx, a: u32, count: u32) -> u32 {
                 msb::<W>(r) ^ (r & (W::SIGN >> 1) != 0)
             };
             let cur = f.get();
-            f.set(
-                (cur & !(fl::CF | fl::OF))
-                    | if cf { fl::CF } else { 0 }
-                    | if of { fl::OF } else { 0 },
-            );
+            f.set((cur & !(fl::CF | fl::OF)) | if cf { fl::CF } else { 0 } | if of { fl::OF } else { 0 });
             r
         }
         SHL => {
@@ -146,11 +134,7 @@ fn shift_rm<W: Width, const OP: u8, const BY: u8>(c: &mut Ctx, i: &Insn) -> Res 
 /// of 16 and 0 above; OF is CF for SHLD by 16, 0 for SHLD above 16, and
 /// follows the usual SHRD rule.
 fn shxd<W: Width, const LEFT: bool, const BY: u8>(c: &mut Ctx, i: &Insn) -> Res {
-    let count = if BY == BYCL {
-        c.s.gpr[1] & 0x1F
-    } else {
-        i.imm & 0x1F
-    };
+    let count = if BY == BYCL { c.s.gpr[1] & 0x1F } else { i.imm & 0x1F };
     if count == 0 {
         // As for the other shifts: a read-modify-write that changes nothing.
         return c.modify_rm0::<W>(i, |_, a| a);

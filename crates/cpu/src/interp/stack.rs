@@ -12,11 +12,7 @@ impl Ctx<'_> {
     /// Mask of the stack pointer: SP or ESP, by SS.B.
     #[inline(always)]
     pub fn sp_mask(&self) -> u32 {
-        if self.s.stack32() {
-            0xFFFF_FFFF
-        } else {
-            0xFFFF
-        }
+        if self.s.stack32() { 0xFFFF_FFFF } else { 0xFFFF }
     }
 
     /// Replace the stack pointer bits that SS.B says are in use.
@@ -56,19 +52,11 @@ impl Ctx<'_> {
 
     /// PUSH by operand size.
     pub fn push_sized(&mut self, o32: bool, v: u32) -> Res {
-        if o32 {
-            self.push::<W32>(v)
-        } else {
-            self.push::<W16>(v)
-        }
+        if o32 { self.push::<W32>(v) } else { self.push::<W16>(v) }
     }
 
     pub fn pop_sized(&mut self, o32: bool) -> Res<u32> {
-        if o32 {
-            self.pop::<W32>()
-        } else {
-            self.pop::<W16>()
-        }
+        if o32 { self.pop::<W32>() } else { self.pop::<W16>() }
     }
 }
 
@@ -194,10 +182,7 @@ impl Ctx<'_> {
         if !self.s.protected_mode() || self.s.cpl == 0 {
             changeable |= fl::IOPL;
         }
-        if !self.s.protected_mode()
-            || self.s.cpl <= self.s.iopl()
-            || (self.s.v86_mode() && self.s.iopl() == 3)
-        {
+        if !self.s.protected_mode() || self.s.cpl <= self.s.iopl() || (self.s.v86_mode() && self.s.iopl() == 3) {
             changeable |= fl::IF;
         }
         changeable &= width_mask;

@@ -28,11 +28,7 @@ const OUTS: u8 = 6;
 
 #[inline(always)]
 fn step<W: Width>(c: &Ctx) -> u32 {
-    if c.s.flag(fl::DF) {
-        0u32.wrapping_sub(W::BYTES)
-    } else {
-        W::BYTES
-    }
+    if c.s.flag(fl::DF) { 0u32.wrapping_sub(W::BYTES) } else { W::BYTES }
 }
 
 /// Advance index register `r` by `delta` at the address size of `i`.

@@ -121,15 +121,11 @@ impl Ctx<'_> {
             msr::IA32_DEBUGCTL => m.debugctl,
             msr::IA32_PAT => m.pat,
             msr::IA32_MTRR_DEF_TYPE => m.mtrr_def_type,
-            msr::IA32_MTRR_PHYSBASE0..=msr::IA32_MTRR_PHYSMASK7 => {
-                m.mtrr_var[(index - msr::IA32_MTRR_PHYSBASE0) as usize]
-            }
+            msr::IA32_MTRR_PHYSBASE0..=msr::IA32_MTRR_PHYSMASK7 => m.mtrr_var[(index - msr::IA32_MTRR_PHYSBASE0) as usize],
             msr::IA32_MTRR_FIX64K_00000 => m.mtrr_fixed[0],
             msr::IA32_MTRR_FIX16K_80000 => m.mtrr_fixed[1],
             msr::IA32_MTRR_FIX16K_A0000 => m.mtrr_fixed[2],
-            msr::IA32_MTRR_FIX4K_C0000..=msr::IA32_MTRR_FIX4K_F8000 => {
-                m.mtrr_fixed[3 + (index - msr::IA32_MTRR_FIX4K_C0000) as usize]
-            }
+            msr::IA32_MTRR_FIX4K_C0000..=msr::IA32_MTRR_FIX4K_F8000 => m.mtrr_fixed[3 + (index - msr::IA32_MTRR_FIX4K_C0000) as usize],
             _ => return Err(Exception::gp0()),
         })
     }
@@ -162,9 +158,7 @@ impl Ctx<'_> {
             msr::IA32_MTRR_FIX64K_00000 => m.mtrr_fixed[0] = v,
             msr::IA32_MTRR_FIX16K_80000 => m.mtrr_fixed[1] = v,
             msr::IA32_MTRR_FIX16K_A0000 => m.mtrr_fixed[2] = v,
-            msr::IA32_MTRR_FIX4K_C0000..=msr::IA32_MTRR_FIX4K_F8000 => {
-                m.mtrr_fixed[3 + (index - msr::IA32_MTRR_FIX4K_C0000) as usize] = v
-            }
+            msr::IA32_MTRR_FIX4K_C0000..=msr::IA32_MTRR_FIX4K_F8000 => m.mtrr_fixed[3 + (index - msr::IA32_MTRR_FIX4K_C0000) as usize] = v,
             _ => return Err(Exception::gp0()),
         }
         Ok(())
@@ -203,11 +197,7 @@ fn store_dt<const IDT: bool>(c: &mut Ctx, i: &Insn) -> Res {
     }
     let t = if IDT { c.s.idtr } else { c.s.gdtr };
     let off = c.ea(i);
-    let base = if i.o32() {
-        t.base
-    } else {
-        t.base & 0x00FF_FFFF
-    };
+    let base = if i.o32() { t.base } else { t.base & 0x00FF_FFFF };
     c.lin_write(i.seg(), off, 6)?;
     c.write::<W16>(i.seg(), off, t.limit)?;
     c.write::<W32>(i.seg(), off.wrapping_add(2) & i.amask, base)
@@ -284,11 +274,7 @@ fn str_(c: &mut Ctx, i: &Insn) -> Res {
 }
 
 fn smsw(c: &mut Ctx, i: &Insn) -> Res {
-    let v = if i.is_mem() {
-        c.s.cr0 & 0xFFFF
-    } else {
-        c.s.cr0
-    };
+    let v = if i.is_mem() { c.s.cr0 & 0xFFFF } else { c.s.cr0 };
     store_sys16(c, i, v)
 }
 
@@ -558,8 +544,7 @@ fn arpl(c: &mut Ctx, i: &Insn) -> Res {
             d
         }
     })?;
-    c.s.lazy
-        .set_masked(if adjusted { fl::ZF } else { 0 }, fl::ZF);
+    c.s.lazy.set_masked(if adjusted { fl::ZF } else { 0 }, fl::ZF);
     Ok(())
 }
 

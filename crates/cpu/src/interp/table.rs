@@ -3,10 +3,7 @@
 //! modelled CPU and raises #UD.
 
 use super::insn::Handler;
-use super::{
-    arith, bcd, bit, control, data, far, flagops, interrupt, io, muldiv, segload, shift, stack,
-    string, system, x87stub,
-};
+use super::{arith, bcd, bit, control, data, far, flagops, interrupt, io, muldiv, segload, shift, stack, string, system, x87stub};
 use iced_x86::Code;
 
 /// The handler for `code` (#UD for instructions this CPU does not have).

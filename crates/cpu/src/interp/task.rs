@@ -44,13 +44,7 @@ mod t16 {
 
 impl Ctx<'_> {
     /// Task switch to the TSS named by a task gate's selector.
-    pub fn task_switch_via(
-        &mut self,
-        tss_sel: u16,
-        reason: Reason,
-        error: Option<u32>,
-        ext: u32,
-    ) -> Res {
+    pub fn task_switch_via(&mut self, tss_sel: u16, reason: Reason, error: Option<u32>, ext: u32) -> Res {
         if tss_sel & 4 != 0 {
             return Err(Exception::ts(Exception::sel_error(tss_sel) + ext));
         }
@@ -65,23 +59,12 @@ impl Ctx<'_> {
     }
 
     /// Switch to the task whose TSS descriptor is `d`.
-    pub fn task_switch(
-        &mut self,
-        sel: u16,
-        d: Descriptor,
-        reason: Reason,
-        error: Option<u32>,
-        ext: u32,
-    ) -> Res {
+    pub fn task_switch(&mut self, sel: u16, d: Descriptor, reason: Reason, error: Option<u32>, ext: u32) -> Res {
         self.end_block = true;
         let err = Exception::sel_error(sel) + ext;
         let typ = d.typ();
         let busy = matches!(typ, sys::TSS16_BUSY | sys::TSS32_BUSY);
-        let is_tss = !d.s()
-            && matches!(
-                typ,
-                sys::TSS16_AVAIL | sys::TSS32_AVAIL | sys::TSS16_BUSY | sys::TSS32_BUSY
-            );
+        let is_tss = !d.s() && matches!(typ, sys::TSS16_AVAIL | sys::TSS32_AVAIL | sys::TSS16_BUSY | sys::TSS32_BUSY);
         if !is_tss || sel & 4 != 0 {
             return Err(if reason == Reason::Iret {
                 Exception::ts(err)
@@ -152,13 +135,7 @@ impl Ctx<'_> {
 
     /// Load the new task's segments and push the error code; faults here
     /// are the new task's.
-    fn finish_task_switch(
-        &mut self,
-        nst: &TssState,
-        new32: bool,
-        error: Option<u32>,
-        ext: u32,
-    ) -> Res {
+    fn finish_task_switch(&mut self, nst: &TssState, new32: bool, error: Option<u32>, ext: u32) -> Res {
         // Selectors first, with caches not usable until validated.
         let v86 = self.s.v86_mode();
         for (idx, sel) in nst.seg.iter().enumerate() {
@@ -176,11 +153,7 @@ impl Ctx<'_> {
             self.load_task_segments(&nst.seg, ext)?;
         }
         if let Some(code) = error {
-            if new32 {
-                self.push::<W32>(code)?
-            } else {
-                self.push::<W16>(code)?
-            }
+            if new32 { self.push::<W32>(code)? } else { self.push::<W16>(code)? }
         }
         if nst.trap {
             // The T bit raises #DB once the new task is running (a trap).
@@ -230,10 +203,7 @@ impl Ctx<'_> {
                 self.write_sys::<W32>(base.wrapping_add(t32::GPR + 4 * k as u32), self.s.gpr[k])?;
             }
             for k in 0..6 {
-                self.write_sys::<W16>(
-                    base.wrapping_add(t32::SEG + 4 * k as u32),
-                    self.s.seg[k].selector as u32,
-                )?;
+                self.write_sys::<W16>(base.wrapping_add(t32::SEG + 4 * k as u32), self.s.seg[k].selector as u32)?;
             }
         } else {
             self.write_sys::<W16>(base.wrapping_add(t16::IP), self.s.eip)?;
@@ -242,10 +212,7 @@ impl Ctx<'_> {
                 self.write_sys::<W16>(base.wrapping_add(t16::GPR + 2 * k as u32), self.s.gpr[k])?;
             }
             for k in 0..4 {
-                self.write_sys::<W16>(
-                    base.wrapping_add(t16::SEG + 2 * k as u32),
-                    self.s.seg[k].selector as u32,
-                )?;
+                self.write_sys::<W16>(base.wrapping_add(t16::SEG + 2 * k as u32), self.s.seg[k].selector as u32)?;
             }
         }
         Ok(())
@@ -276,14 +243,9 @@ impl Ctx<'_> {
         if cs & !3 == 0 {
             return Err(ts(cs));
         }
-        let d = self
-            .read_descriptor(cs, Exception::ts)
-            .map_err(|_| ts(cs))?;
+        let d = self.read_descriptor(cs, Exception::ts).map_err(|_| ts(cs))?;
         let rpl = (cs & 3) as u8;
-        if !d.is_code()
-            || (d.is_conforming_code() && d.dpl() > rpl)
-            || (!d.is_conforming_code() && d.dpl() != rpl)
-        {
+        if !d.is_code() || (d.is_conforming_code() && d.dpl() > rpl) || (!d.is_conforming_code() && d.dpl() != rpl) {
             return Err(ts(cs));
         }
         if !d.present() {
@@ -296,9 +258,7 @@ impl Ctx<'_> {
         if ss & !3 == 0 {
             return Err(ts(ss));
         }
-        let d = self
-            .read_descriptor(ss, Exception::ts)
-            .map_err(|_| ts(ss))?;
+        let d = self.read_descriptor(ss, Exception::ts).map_err(|_| ts(ss))?;
         if (ss & 3) as u8 != rpl || d.dpl() != rpl || !d.is_writable_data() {
             return Err(ts(ss));
         }

@@ -44,20 +44,12 @@ impl Ctx<'_> {
             Target::Ram(off) => {
                 let ram = self.mem.ram.bytes();
                 let p = off as usize;
-                if p + n as usize <= ram.len() {
-                    load(ram, p, n)
-                } else {
-                    ones(n)
-                }
+                if p + n as usize <= ram.len() { load(ram, p, n) } else { ones(n) }
             }
             Target::Rom { rom, offset } => {
                 let img = self.mem.map.rom(rom);
                 let p = offset as usize;
-                if p + n as usize <= img.len() {
-                    load(img, p, n)
-                } else {
-                    ones(n)
-                }
+                if p + n as usize <= img.len() { load(img, p, n) } else { ones(n) }
             }
             Target::Mmio { id, offset } => {
                 self.io_done = true;
@@ -141,8 +133,7 @@ impl Ctx<'_> {
             write_tag: NO_TAG,
             ram_read: 0,
             ram_write: 0,
-            flags: if write_ok { flag::WRITE_OK } else { 0 }
-                | if global { flag::GLOBAL } else { 0 },
+            flags: if write_ok { flag::WRITE_OK } else { 0 } | if global { flag::GLOBAL } else { 0 },
         };
         self.fill_fast_tags(&mut entry);
         self.tlb.sets[set][idx] = entry;
@@ -296,11 +287,7 @@ impl Ctx<'_> {
     /// The exception for a segment-limit or type violation through `seg`.
     #[inline]
     pub fn seg_fault(seg: usize) -> Exception {
-        if seg == sreg::SS {
-            Exception::ss(0)
-        } else {
-            Exception::gp0()
-        }
+        if seg == sreg::SS { Exception::ss(0) } else { Exception::gp0() }
     }
 
     /// Linear address of a read of `n` bytes at `seg:off`, after the
@@ -339,9 +326,7 @@ impl Ctx<'_> {
 
     #[inline]
     pub fn alignment_checking(&self) -> bool {
-        self.s.cpl == 3
-            && self.s.cr0 & x86::cr::cr0::AM != 0
-            && self.s.eflags_rest & x86::flags::AC != 0
+        self.s.cpl == 3 && self.s.cr0 & x86::cr::cr0::AM != 0 && self.s.eflags_rest & x86::flags::AC != 0
     }
 
     /// Read `W` at `seg:off`.
@@ -372,11 +357,7 @@ impl Ctx<'_> {
         let user = self.user();
         let e = &self.tlb.sets[user as usize][Tlb::index(lin)];
         let o = lin & 0xFFF;
-        if e.write_tag == lin & !0xFFF
-            && e.read_tag == e.write_tag
-            && e.ram_read == e.ram_write
-            && o <= 0x1000 - W::BYTES
-        {
+        if e.write_tag == lin & !0xFFF && e.read_tag == e.write_tag && e.ram_read == e.ram_write && o <= 0x1000 - W::BYTES {
             let p = (e.ram_read + o) as usize;
             return Ok(load(self.mem.ram.bytes(), p, W::BYTES));
         }

@@ -96,12 +96,7 @@ impl Tlb {
     /// Drop non-global entries (a CR3 load); global ones too unless
     /// `keep_global`.
     pub fn flush(&mut self, keep_global: bool) {
-        for e in self
-            .sets
-            .iter_mut()
-            .flatten()
-            .chain(self.code.iter_mut().flatten())
-        {
+        for e in self.sets.iter_mut().flatten().chain(self.code.iter_mut().flatten()) {
             if !keep_global || e.flags & flag::GLOBAL == 0 {
                 *e = TlbEntry::EMPTY;
             }

@@ -123,11 +123,7 @@ pub const fn flat(access: u8) -> u64 {
 /// A present gate descriptor.
 pub const fn gate_desc(sel: u16, off: u32, typ: u8, dpl: u8, params: u8) -> u64 {
     let lo = (off & 0xFFFF) | ((sel as u32) << 16);
-    let hi = (off & 0xFFFF_0000)
-        | 0x8000
-        | ((dpl as u32 & 3) << 13)
-        | ((typ as u32) << 8)
-        | (params as u32 & 0x1F);
+    let hi = (off & 0xFFFF_0000) | 0x8000 | ((dpl as u32 & 3) << 13) | ((typ as u32) << 8) | (params as u32 & 0x1F);
     lo as u64 | ((hi as u64) << 32)
 }
 
@@ -143,23 +139,13 @@ pub const fn stub(v: u8) -> u32 {
 
 /// Assemble with iced's code assembler at `base`; returns the bytes and the
 /// addresses of the labels the closure returns.
-pub fn asm(
-    bitness: u32,
-    base: u32,
-    f: impl FnOnce(&mut CodeAssembler) -> Result<Vec<CodeLabel>, IcedError>,
-) -> (Vec<u8>, Vec<u32>) {
+pub fn asm(bitness: u32, base: u32, f: impl FnOnce(&mut CodeAssembler) -> Result<Vec<CodeLabel>, IcedError>) -> (Vec<u8>, Vec<u32>) {
     let mut a = CodeAssembler::new(bitness).expect("assembler");
     let labels = f(&mut a).expect("assembling");
     let r = a
-        .assemble_options(
-            base as u64,
-            BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
-        )
+        .assemble_options(base as u64, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)
         .expect("encoding");
-    let ips = labels
-        .iter()
-        .map(|l| r.label_ip(l).expect("label") as u32)
-        .collect();
+    let ips = labels.iter().map(|l| r.label_ip(l).expect("label") as u32).collect();
     (r.inner.code_buffer, ips)
 }
 
@@ -177,11 +163,7 @@ pub struct TestBus {
 impl Bus for TestBus {
     fn port_in(&mut self, port: u16, size: u8) -> u32 {
         self.ins.push((port, size));
-        let m = if size == 4 {
-            u32::MAX
-        } else {
-            (1 << (8 * size as u32)) - 1
-        };
+        let m = if size == 4 { u32::MAX } else { (1 << (8 * size as u32)) - 1 };
         self.in_value & m
     }
     fn port_out(&mut self, port: u16, size: u8, value: u32) {
@@ -367,20 +349,13 @@ impl Machine {
 
     /// Assemble 32-bit code at `CODE`, load it and point EIP at it; returns
     /// the label addresses.
-    pub fn code(
-        &mut self,
-        f: impl FnOnce(&mut CodeAssembler) -> Result<Vec<CodeLabel>, IcedError>,
-    ) -> Vec<u32> {
+    pub fn code(&mut self, f: impl FnOnce(&mut CodeAssembler) -> Result<Vec<CodeLabel>, IcedError>) -> Vec<u32> {
         self.code_at(CODE, f)
     }
 
     /// Assemble 32-bit code at `base` and load it (EIP unchanged unless
     /// `base` is `CODE`).
-    pub fn code_at(
-        &mut self,
-        base: u32,
-        f: impl FnOnce(&mut CodeAssembler) -> Result<Vec<CodeLabel>, IcedError>,
-    ) -> Vec<u32> {
+    pub fn code_at(&mut self, base: u32, f: impl FnOnce(&mut CodeAssembler) -> Result<Vec<CodeLabel>, IcedError>) -> Vec<u32> {
         let (bytes, labels) = asm(32, base, f);
         self.write(base, &bytes);
         if base == CODE {
@@ -390,12 +365,7 @@ impl Machine {
     }
 
     /// Assemble 16-bit code at linear `base` and load it.
-    pub fn code16_at(
-        &mut self,
-        base: u32,
-        ip: u32,
-        f: impl FnOnce(&mut CodeAssembler) -> Result<Vec<CodeLabel>, IcedError>,
-    ) -> Vec<u32> {
+    pub fn code16_at(&mut self, base: u32, ip: u32, f: impl FnOnce(&mut CodeAssembler) -> Result<Vec<CodeLabel>, IcedError>) -> Vec<u32> {
         let (bytes, labels) = asm(16, ip, f);
         self.write(base, &bytes);
         labels
@@ -496,19 +466,13 @@ impl Machine {
 
     /// Run for at most `budget` instructions.
     pub fn run_for(&mut self, budget: u64) -> Exit {
-        self.interp
-            .run(&mut self.cpu, &mut self.mem, &mut self.bus, budget)
+        self.interp.run(&mut self.cpu, &mut self.mem, &mut self.bus, budget)
     }
 
     /// Run until the CPU halts or shuts down.
     pub fn run(&mut self) -> Exit {
         let e = self.run_for(200_000);
-        assert_ne!(
-            e,
-            Exit::Budget,
-            "guest did not halt; EIP {:#x}",
-            self.cpu.eip
-        );
+        assert_ne!(e, Exit::Budget, "guest did not halt; EIP {:#x}", self.cpu.eip);
         e
     }
 
@@ -517,10 +481,7 @@ impl Machine {
         if !self.cpu.halted {
             return None;
         }
-        let lin = self.cpu.seg[sreg::CS]
-            .base()
-            .wrapping_add(self.cpu.eip)
-            .wrapping_sub(1);
+        let lin = self.cpu.seg[sreg::CS].base().wrapping_add(self.cpu.eip).wrapping_sub(1);
         if (STUBS..STUBS + 0x800).contains(&lin) && (lin - STUBS).is_multiple_of(8) {
             Some(((lin - STUBS) / 8) as u8)
         } else {

@@ -127,9 +127,7 @@ pub enum OpenError {
 impl OpenError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         if source.kind() == std::io::ErrorKind::NotFound {
-            Self::NotFound {
-                path: path.to_owned(),
-            }
+            Self::NotFound { path: path.to_owned() }
         } else {
             Self::Io {
                 path: path.to_owned(),
@@ -172,9 +170,7 @@ pub fn detect_format(path: &Path) -> Result<ImageFormat, OpenError> {
     }
     let head = &head[..got];
     if head.starts_with(QCOW2_MAGIC) {
-        let version = head
-            .get(4..8)
-            .map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+        let version = head.get(4..8).map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
         return match version {
             Some(2 | 3) => Ok(ImageFormat::Qcow2),
             Some(1) => Err(OpenError::UnsupportedFormat {
@@ -202,11 +198,7 @@ pub fn detect_format(path: &Path) -> Result<ImageFormat, OpenError> {
 /// Open the image at `path`, detecting its format unless `format` names
 /// it. `read_only` opens it without write access (and with a shared lock,
 /// so several VMs may share a read-only image).
-pub fn open_image(
-    path: &Path,
-    format: Option<ImageFormat>,
-    read_only: bool,
-) -> Result<Box<dyn BlockBackend>, OpenError> {
+pub fn open_image(path: &Path, format: Option<ImageFormat>, read_only: bool) -> Result<Box<dyn BlockBackend>, OpenError> {
     let format = match format {
         Some(f) => f,
         None => detect_format(path)?,
@@ -220,21 +212,11 @@ pub fn open_image(
 /// Take an advisory lock on `file`: exclusive for writers, shared for
 /// readers, failing at once (not waiting) when another process holds a
 /// conflicting one.
-pub(crate) fn lock_image(
-    file: &std::fs::File,
-    path: &Path,
-    read_only: bool,
-) -> Result<(), OpenError> {
-    let result = if read_only {
-        file.try_lock_shared()
-    } else {
-        file.try_lock()
-    };
+pub(crate) fn lock_image(file: &std::fs::File, path: &Path, read_only: bool) -> Result<(), OpenError> {
+    let result = if read_only { file.try_lock_shared() } else { file.try_lock() };
     match result {
         Ok(()) => Ok(()),
-        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::Locked {
-            path: path.to_owned(),
-        }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::Locked { path: path.to_owned() }),
         Err(std::fs::TryLockError::Error(e)) => Err(OpenError::io(path, e)),
     }
 }
@@ -337,14 +319,8 @@ pub(crate) mod tests {
         let mut b = [0; 4];
         m.read_at(1020, &mut b).unwrap();
         assert_eq!(b, [1, 2, 3, 4]);
-        assert!(matches!(
-            m.write_at(1021, &[0; 4]),
-            Err(BlockError::OutOfRange { .. })
-        ));
-        assert!(matches!(
-            m.read_at(u64::MAX, &mut b),
-            Err(BlockError::OutOfRange { .. })
-        ));
+        assert!(matches!(m.write_at(1021, &[0; 4]), Err(BlockError::OutOfRange { .. })));
+        assert!(matches!(m.read_at(u64::MAX, &mut b), Err(BlockError::OutOfRange { .. })));
         let mut ro = MemBackend::new(vec![0; 512], true);
         assert!(matches!(ro.write_at(0, &[1]), Err(BlockError::ReadOnly)));
     }
@@ -359,10 +335,7 @@ pub(crate) mod tests {
         let vmdk = TempPath::new("x.vmdk");
         std::fs::write(&vmdk.0, b"KDMV\x01\x00\x00\x00").unwrap();
         let err = open_image(&vmdk.0, None, false).unwrap_err();
-        assert!(matches!(
-            err,
-            OpenError::UnsupportedFormat { format: "VMDK", .. }
-        ));
+        assert!(matches!(err, OpenError::UnsupportedFormat { format: "VMDK", .. }));
 
         let bad = TempPath::new("bad.qcow2");
         std::fs::write(&bad.0, b"QFI\xfb\x00\x00\x00\x07").unwrap();

@@ -50,9 +50,7 @@ impl Qcow2Image {
             .write(!read_only)
             .open(PermissiveImplicitOpenGate::default())
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                    OpenError::io(path, e)
-                }
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => OpenError::io(path, e),
                 _ => OpenError::Corrupt {
                     path: path.to_owned(),
                     format: ImageFormat::Qcow2,
@@ -120,11 +118,7 @@ mod tests {
     /// checks nothing rather than failing on a machine without it).
     fn qemu_img(args: &[&str]) -> Option<String> {
         let out = Command::new("qemu-img").args(args).output().ok()?;
-        assert!(
-            out.status.success(),
-            "qemu-img {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "qemu-img {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         Some(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 

@@ -42,9 +42,7 @@ impl RawFile {
         lock_image(&file, path, read_only)?;
         // A block device's metadata says 0 bytes; its end says the size.
         let size = if meta.file_type().is_block_device() {
-            (&file)
-                .seek(SeekFrom::End(0))
-                .map_err(|e| OpenError::io(path, e))?
+            (&file).seek(SeekFrom::End(0)).map_err(|e| OpenError::io(path, e))?
         } else {
             meta.len()
         };
@@ -116,10 +114,7 @@ mod tests {
         let mut back = [0u8; 11];
         img.read_at(512, &mut back).unwrap();
         assert_eq!(&back, b"hello, disk");
-        assert!(matches!(
-            img.write_at(8190, &[0; 4]),
-            Err(BlockError::OutOfRange { .. })
-        ));
+        assert!(matches!(img.write_at(8190, &[0; 4]), Err(BlockError::OutOfRange { .. })));
     }
 
     #[test]
@@ -134,10 +129,7 @@ mod tests {
         assert!(matches!(err, OpenError::Locked { .. }), "{err}");
         drop((ro, ro2));
         let rw = RawFile::open(&path.0, false).unwrap();
-        assert!(matches!(
-            RawFile::open(&path.0, true),
-            Err(OpenError::Locked { .. })
-        ));
+        assert!(matches!(RawFile::open(&path.0, true), Err(OpenError::Locked { .. })));
         drop(rw);
     }
 }

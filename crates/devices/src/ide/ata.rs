@@ -185,9 +185,7 @@ impl Drive {
         w[255] = 0x00A5;
         let sum = w[..255]
             .iter()
-            .fold(0u8, |s, &x| {
-                s.wrapping_add(x as u8).wrapping_add((x >> 8) as u8)
-            })
+            .fold(0u8, |s, &x| s.wrapping_add(x as u8).wrapping_add((x >> 8) as u8))
             .wrapping_add(0xA5);
         w[255] |= u16::from(sum.wrapping_neg()) << 8;
         w
@@ -223,10 +221,7 @@ impl Drive {
     fn address28(&self) -> Option<u64> {
         if self.select & 0x40 != 0 {
             return Some(
-                u64::from(self.select & 0x0F) << 24
-                    | u64::from(self.lbah) << 16
-                    | u64::from(self.lbam) << 8
-                    | u64::from(self.lbal),
+                u64::from(self.select & 0x0F) << 24 | u64::from(self.lbah) << 16 | u64::from(self.lbam) << 8 | u64::from(self.lbal),
             );
         }
         let d = self.disk()?;
@@ -313,9 +308,7 @@ impl Drive {
             (self.address28(), self.count28())
         };
         match lba {
-            Some(lba) if lba.checked_add(count).is_some_and(|end| end <= sectors) => {
-                Some((lba, count))
-            }
+            Some(lba) if lba.checked_add(count).is_some_and(|end| end <= sectors) => Some((lba, count)),
             _ => {
                 self.fail(error::IDNF);
                 None
@@ -360,10 +353,7 @@ impl Drive {
             }
             0x70..=0x7F => {
                 // SEEK: only the address is checked.
-                if self
-                    .address28()
-                    .is_some_and(|l| l < self.disk().map_or(0, |d| d.sectors))
-                {
+                if self.address28().is_some_and(|l| l < self.disk().map_or(0, |d| d.sectors)) {
                     self.complete();
                 } else {
                     self.fail(error::IDNF);
@@ -593,9 +583,7 @@ impl Drive {
         };
         self.start_dma(DmaXfer {
             to_memory: read,
-            source: DmaSource::Backend {
-                offset: lba * SECTOR_SIZE,
-            },
+            source: DmaSource::Backend { offset: lba * SECTOR_SIZE },
             remaining: count * SECTOR_SIZE,
             done: DmaDone::Ata { lba, count, lba48 },
         });

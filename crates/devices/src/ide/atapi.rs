@@ -92,10 +92,7 @@ pub(crate) struct Cdrom {
 
 impl Cdrom {
     pub fn new(medium: Option<Box<dyn BlockBackend>>) -> Self {
-        Self {
-            medium,
-            ..Self::default()
-        }
+        Self { medium, ..Self::default() }
     }
 
     pub fn power_on_reset(&mut self) {
@@ -231,20 +228,12 @@ impl Drive {
         if op != 0x03 {
             if cd.unit_attention && !allowed_under_unit_attention(op) {
                 cd.unit_attention = false;
-                return self.atapi_error(Sense::new(
-                    sense::UNIT_ATTENTION,
-                    asc::MEDIUM_MAY_HAVE_CHANGED,
-                    0,
-                ));
+                return self.atapi_error(Sense::new(sense::UNIT_ATTENTION, asc::MEDIUM_MAY_HAVE_CHANGED, 0));
             }
             cd.sense = Sense::default();
             if needs_medium(op) && !cd.ready() {
                 let ascq = if cd.tray_open { 2 } else { 1 };
-                return self.atapi_error(Sense::new(
-                    sense::NOT_READY,
-                    asc::MEDIUM_NOT_PRESENT,
-                    ascq,
-                ));
+                return self.atapi_error(Sense::new(sense::NOT_READY, asc::MEDIUM_NOT_PRESENT, ascq));
             }
         }
         match self.atapi_run(cdb) {
@@ -278,10 +267,7 @@ impl Drive {
                 done: DmaDone::Atapi,
             });
         } else {
-            self.pio = Pio::AtapiIn {
-                source,
-                remaining: len,
-            };
+            self.pio = Pio::AtapiIn { source, remaining: len };
             self.atapi_next_chunk();
         }
     }
@@ -317,9 +303,7 @@ impl Drive {
                 if result.is_err() {
                     return self.atapi_medium_error();
                 }
-                AtapiSource::Medium {
-                    offset: offset + n as u64,
-                }
+                AtapiSource::Medium { offset: offset + n as u64 }
             }
             AtapiSource::Reply { index } => {
                 for (i, b) in self.buf[..n].iter_mut().enumerate() {
@@ -367,11 +351,7 @@ impl Drive {
 
     /// The medium could not be read.
     pub fn atapi_medium_error(&mut self) {
-        self.atapi_error(Sense::new(
-            sense::MEDIUM_ERROR,
-            asc::UNRECOVERED_READ_ERROR,
-            0,
-        ));
+        self.atapi_error(Sense::new(sense::MEDIUM_ERROR, asc::UNRECOVERED_READ_ERROR, 0));
     }
 
     /// Put `data`, cut to `alloc` bytes, in the reply buffer.
@@ -433,11 +413,7 @@ impl Drive {
                 let load_eject = cdb[4] & 0x02 != 0;
                 if cdb[4] & 0xF0 == 0 && load_eject {
                     if !start && locked && !tray_open {
-                        let key = if ready {
-                            sense::NOT_READY
-                        } else {
-                            sense::ILLEGAL_REQUEST
-                        };
+                        let key = if ready { sense::NOT_READY } else { sense::ILLEGAL_REQUEST };
                         return Err(Sense::new(key, asc::MEDIUM_REMOVAL_PREVENTED, 2));
                     }
                     if start && tray_open {
@@ -491,11 +467,7 @@ impl Drive {
                     0x00 => Ok(Outcome::Done),
                     0x10 => {
                         if lba + count > blocks {
-                            return Err(Sense::new(
-                                sense::ILLEGAL_REQUEST,
-                                asc::LBA_OUT_OF_RANGE,
-                                0,
-                            ));
+                            return Err(Sense::new(sense::ILLEGAL_REQUEST, asc::LBA_OUT_OF_RANGE, 0));
                         }
                         Ok(Outcome::Read {
                             offset: lba * CD_BLOCK,
@@ -552,11 +524,7 @@ impl Drive {
             }
             op @ (0x5A | 0x1A) => {
                 let ten = op == 0x5A;
-                let alloc = if ten {
-                    usize::from(be16(&cdb[7..9]))
-                } else {
-                    usize::from(cdb[4])
-                };
+                let alloc = if ten { usize::from(be16(&cdb[7..9])) } else { usize::from(cdb[4]) };
                 let d = mode_sense(cdb[2], ten, ready, tray_open, locked)?;
                 Ok(self.reply_with(&d, alloc))
             }
@@ -595,13 +563,7 @@ fn read_toc(cdb: &[u8; 12], blocks: u64) -> Option<Vec<u8>> {
         0 => cdb[9] >> 6,
         f => f,
     };
-    let address = |lba: u64| -> [u8; 4] {
-        if msf_form {
-            msf(lba)
-        } else {
-            (lba as u32).to_be_bytes()
-        }
-    };
+    let address = |lba: u64| -> [u8; 4] { if msf_form { msf(lba) } else { (lba as u32).to_be_bytes() } };
     let mut d = vec![0, 0, 1, 1];
     match format {
         0 => {
@@ -691,21 +653,11 @@ fn get_configuration(cdb: &[u8; 12], blocks: u64, cd: &Cdrom) -> Option<Vec<u8>>
 
 /// MODE SENSE (6 or 10): pages 0x01 (error recovery), 0x0E (audio
 /// control), 0x2A (capabilities) and 0x3F (all of them).
-fn mode_sense(
-    page_byte: u8,
-    ten: bool,
-    ready: bool,
-    tray_open: bool,
-    locked: bool,
-) -> Result<Vec<u8>, Sense> {
+fn mode_sense(page_byte: u8, ten: bool, ready: bool, tray_open: bool, locked: bool) -> Result<Vec<u8>, Sense> {
     let control = page_byte >> 6;
     let page = page_byte & 0x3F;
     if control == 3 {
-        return Err(Sense::new(
-            sense::ILLEGAL_REQUEST,
-            asc::SAVING_PARAMETERS_NOT_SUPPORTED,
-            0,
-        ));
+        return Err(Sense::new(sense::ILLEGAL_REQUEST, asc::SAVING_PARAMETERS_NOT_SUPPORTED, 0));
     }
     // Changeable values (control 1): nothing is changeable, all zero.
     let changeable = control == 1;
@@ -751,11 +703,7 @@ fn mode_sense(
         0x2A => capabilities(),
         0x3F => [error_recovery(), audio(), capabilities()].concat(),
         _ => {
-            return Err(Sense::new(
-                sense::ILLEGAL_REQUEST,
-                asc::INVALID_FIELD_IN_CDB,
-                0,
-            ));
+            return Err(Sense::new(sense::ILLEGAL_REQUEST, asc::INVALID_FIELD_IN_CDB, 0));
         }
     };
     // Medium type: 120 mm data CD, or door closed/open without a disc.

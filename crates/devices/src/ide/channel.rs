@@ -107,8 +107,7 @@ impl Channel {
 
     /// Drive INTRQ onto the line: a pending interrupt, unless nIEN.
     fn update_irq(&mut self) {
-        self.irq
-            .set_level(self.irq_pending && self.ctrl & control::NIEN == 0);
+        self.irq.set_level(self.irq_pending && self.ctrl & control::NIEN == 0);
     }
 
     /// Take the devices' interrupt requests (after anything that may
@@ -319,8 +318,7 @@ impl Channel {
             2 => {
                 let w1c = value & (bm_status::ERROR | bm_status::INTERRUPT);
                 self.bm.status &= !w1c;
-                self.bm.status = (self.bm.status & !bm_status::DRIVE_CAPABLE)
-                    | (value & bm_status::DRIVE_CAPABLE);
+                self.bm.status = (self.bm.status & !bm_status::DRIVE_CAPABLE) | (value & bm_status::DRIVE_CAPABLE);
             }
             4..=7 => {
                 let shift = 8 * (offset - 4);
@@ -386,11 +384,7 @@ impl Channel {
             table = table.wrapping_add(8);
             let base = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]) & !1;
             let count = u16::from_le_bytes([entry[4], entry[5]]) & !1;
-            let len = if count == 0 {
-                0x1_0000
-            } else {
-                u64::from(count)
-            };
+            let len = if count == 0 { 0x1_0000 } else { u64::from(count) };
             let end_of_table = entry[7] & 0x80 != 0;
             let mut done = 0u64;
             while done < len {

@@ -325,10 +325,7 @@ impl Drive {
 
     /// Read `len` (2 or 4) bytes from the data port.
     pub fn data_read(&mut self, len: usize) -> u32 {
-        let reading = matches!(
-            self.pio,
-            Pio::Once | Pio::AtaRead { .. } | Pio::AtapiIn { .. }
-        );
+        let reading = matches!(self.pio, Pio::Once | Pio::AtaRead { .. } | Pio::AtapiIn { .. });
         if !reading || self.status & status::DRQ == 0 {
             return 0;
         }
@@ -401,18 +398,14 @@ impl Drive {
         let result = match x.source {
             DmaSource::Backend { offset } => {
                 let r = self.backend_read(offset, out);
-                x.source = DmaSource::Backend {
-                    offset: offset + len,
-                };
+                x.source = DmaSource::Backend { offset: offset + len };
                 r
             }
             DmaSource::Reply { index } => {
                 for (i, b) in out.iter_mut().enumerate() {
                     *b = self.reply.get(index + i).copied().unwrap_or(0);
                 }
-                x.source = DmaSource::Reply {
-                    index: index + out.len(),
-                };
+                x.source = DmaSource::Reply { index: index + out.len() };
                 Ok(())
             }
         };

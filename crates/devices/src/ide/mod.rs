@@ -171,12 +171,7 @@ impl Piix3Ide {
     }
 
     /// Attach `device` at a free place.
-    pub fn attach(
-        &mut self,
-        channel: IdeChannel,
-        unit: IdeUnit,
-        device: IdeDevice,
-    ) -> Result<(), IdeError> {
+    pub fn attach(&mut self, channel: IdeChannel, unit: IdeUnit, device: IdeDevice) -> Result<(), IdeError> {
         let (c, u) = index(channel, unit);
         if self.channels[c].drives[u].present() {
             return Err(IdeError::Occupied(channel, unit));
@@ -241,17 +236,13 @@ impl Piix3Ide {
     /// Whether `port` belongs to this controller (the machine routes it
     /// here if so).
     pub fn claims_port(&self, port: u16) -> bool {
-        legacy_port(port).is_some()
-            || self
-                .bus_master_base()
-                .is_some_and(|b| (b..b + BUS_MASTER_SIZE).contains(&port))
+        legacy_port(port).is_some() || self.bus_master_base().is_some_and(|b| (b..b + BUS_MASTER_SIZE).contains(&port))
     }
 
     /// Whether a started bus master has a device waiting for it: the
     /// machine should call [`Piix3Ide::run_dma`] soon.
     pub fn dma_pending(&self) -> bool {
-        self.config.command() & CMD_BUS_MASTER != 0
-            && self.channels.iter().any(Channel::dma_pending)
+        self.config.command() & CMD_BUS_MASTER != 0 && self.channels.iter().any(Channel::dma_pending)
     }
 
     /// Perform the pending DMA transfers through `mem` (guest RAM),
@@ -275,12 +266,7 @@ impl Piix3Ide {
 
     /// Put a medium in a CD-ROM drive, replacing (forcibly) any there.
     /// The guest sees a media change.
-    pub fn insert_medium(
-        &mut self,
-        channel: IdeChannel,
-        unit: IdeUnit,
-        medium: Box<dyn BlockBackend>,
-    ) -> Result<(), IdeError> {
+    pub fn insert_medium(&mut self, channel: IdeChannel, unit: IdeUnit, medium: Box<dyn BlockBackend>) -> Result<(), IdeError> {
         self.cdrom_mut(channel, unit)?.insert(medium);
         Ok(())
     }
@@ -288,12 +274,7 @@ impl Piix3Ide {
     /// Take the medium out of a CD-ROM drive and give it back. If the
     /// guest locked the tray, this fails (and the guest is told someone
     /// pressed eject) unless `force`.
-    pub fn eject_medium(
-        &mut self,
-        channel: IdeChannel,
-        unit: IdeUnit,
-        force: bool,
-    ) -> Result<Option<Box<dyn BlockBackend>>, IdeError> {
+    pub fn eject_medium(&mut self, channel: IdeChannel, unit: IdeUnit, force: bool) -> Result<Option<Box<dyn BlockBackend>>, IdeError> {
         self.cdrom_mut(channel, unit)?
             .eject(force)
             .map_err(|()| IdeError::Locked(channel, unit))

@@ -66,10 +66,7 @@ impl DmaMemory for FakeMem {
 
     fn write(&mut self, addr: u64, data: &[u8]) {
         for (i, &b) in data.iter().enumerate() {
-            if let Some(slot) = usize::try_from(addr + i as u64)
-                .ok()
-                .and_then(|a| self.ram.get_mut(a))
-            {
+            if let Some(slot) = usize::try_from(addr + i as u64).ok().and_then(|a| self.ram.get_mut(a)) {
                 *slot = b;
             }
         }
@@ -178,9 +175,7 @@ impl Rig {
 
 /// A disk image of `sectors` sectors whose every byte says where it is.
 fn pattern_disk(sectors: u64) -> Vec<u8> {
-    (0..sectors * 512)
-        .map(|i| ((i / 512) as u8) ^ (i as u8).wrapping_mul(3))
-        .collect()
+    (0..sectors * 512).map(|i| ((i / 512) as u8) ^ (i as u8).wrapping_mul(3)).collect()
 }
 
 fn disk(sectors: u64) -> Box<dyn BlockBackend> {
@@ -241,23 +236,14 @@ fn pci_identity_and_bar4() {
     assert!(!ide.claims_port(0x3F7) && !ide.claims_port(0x1F8));
     // The bus finds it at 00:01.1.
     let mut bus = crate::pci::PciBus::i440fx_piix3();
-    bus.add(Piix3Ide::devfn(), Box::new(Rig::new().ide))
-        .unwrap();
+    bus.add(Piix3Ide::devfn(), Box::new(Rig::new().ide)).unwrap();
     assert!(bus.ide().is_some());
-    assert_eq!(
-        bus.config_read(Piix3Ide::devfn(), 0, 4),
-        0x7010_8086,
-        "visible on the bus"
-    );
+    assert_eq!(bus.config_read(Piix3Ide::devfn(), 0, 4), 0x7010_8086, "visible on the bus");
 }
 
 #[test]
 fn identify_device_contents() {
-    let mut r = Rig::with(vec![(
-        IdeChannel::Primary,
-        IdeUnit::Master,
-        IdeDevice::Disk(disk(20_000)),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(20_000)))]);
     r.outb(DEVICE, 0xA0);
     let w = r.identify(0xEC);
     assert_eq!(w[0], 0x0040);
@@ -280,9 +266,7 @@ fn identify_device_contents() {
     // No slave: device 0 responds for device 1; 80-wire cable.
     assert_eq!(w[93] & 0xDF61, 0x4041);
     assert_ne!(w[93] & (1 << 13), 0);
-    let sum = w.iter().fold(0u8, |s, &x| {
-        s.wrapping_add(x as u8).wrapping_add((x >> 8) as u8)
-    });
+    let sum = w.iter().fold(0u8, |s, &x| s.wrapping_add(x as u8).wrapping_add((x >> 8) as u8));
     assert_eq!(sum, 0, "checksum");
     assert_eq!(w[255] & 0xFF, 0xA5);
     // The interrupt came and a status read took it.
@@ -305,16 +289,8 @@ fn identify_device_contents() {
     assert_eq!(w[88], 0x203F);
     // A slave makes word 93 say so.
     let r = &mut Rig::with(vec![
-        (
-            IdeChannel::Primary,
-            IdeUnit::Master,
-            IdeDevice::Disk(disk(100)),
-        ),
-        (
-            IdeChannel::Primary,
-            IdeUnit::Slave,
-            IdeDevice::Disk(disk(100)),
-        ),
+        (IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(100))),
+        (IdeChannel::Primary, IdeUnit::Slave, IdeDevice::Disk(disk(100))),
     ]);
     let w = r.identify(0xEC);
     assert_eq!(w[93] & 0x0070, 0x0030);
@@ -337,11 +313,7 @@ fn identify_caps_lba28_on_big_disks() {
     f.write_all_at(b"far away", high * 512).unwrap();
     drop(f);
     let img = RawFile::open(&path.0, false).unwrap();
-    let mut r = Rig::with(vec![(
-        IdeChannel::Primary,
-        IdeUnit::Master,
-        IdeDevice::Disk(Box::new(img)),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(Box::new(img)))]);
     let w = r.identify(0xEC);
     assert_eq!(u32::from(w[60]) | u32::from(w[61]) << 16, 0x0FFF_FFFF);
     let lba48 = (0..4).fold(0u64, |a, i| a | u64::from(w[100 + i]) << (16 * i));
@@ -363,11 +335,7 @@ fn pio_write_then_read_round_trip_on_a_raw_file() {
     let path = TempPath::new("pio.img");
     std::fs::write(&path.0, vec![0u8; 64 * 512]).unwrap();
     let img = RawFile::open(&path.0, false).unwrap();
-    let mut r = Rig::with(vec![(
-        IdeChannel::Primary,
-        IdeUnit::Master,
-        IdeDevice::Disk(Box::new(img)),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(Box::new(img)))]);
     let data: Vec<u8> = (0..3 * 512).map(|i| (i * 13 % 256) as u8).collect();
     // WRITE SECTORS: DRQ at once without an interrupt, then one
     // interrupt per block.
@@ -418,19 +386,12 @@ fn pio_write_then_read_round_trip_on_a_raw_file() {
 
 #[test]
 fn lba48_register_semantics() {
-    let mut r = Rig::with(vec![(
-        IdeChannel::Primary,
-        IdeUnit::Master,
-        IdeDevice::Disk(disk(300)),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(300)))]);
     // Two writes per register: the previous value becomes the HOB.
     r.lba48(0, 0x0605_0403_0201, 0x0A0B);
     assert_eq!(r.inb(LBAL), 0x01);
     r.outb(CTRL, 0x80);
-    assert_eq!(
-        [r.inb(NSECT), r.inb(LBAL), r.inb(LBAM), r.inb(LBAH)],
-        [0x0A, 0x04, 0x05, 0x06]
-    );
+    assert_eq!([r.inb(NSECT), r.inb(LBAL), r.inb(LBAM), r.inb(LBAH)], [0x0A, 0x04, 0x05, 0x06]);
     // A command block write clears HOB.
     r.outb(ERROR, 0);
     assert_eq!(r.inb(LBAL), 0x01);
@@ -443,12 +404,7 @@ fn lba48_register_semantics() {
     for i in 0..260 {
         assert_eq!(r.inb(STATUS) & (DRQ | ERR), DRQ, "block {i}");
         let got = r.read_data(512);
-        assert_eq!(
-            got,
-            want[(20 + i) * 512..(21 + i) * 512],
-            "sector {}",
-            20 + i
-        );
+        assert_eq!(got, want[(20 + i) * 512..(21 + i) * 512], "sector {}", 20 + i);
     }
     assert_eq!(r.inb(STATUS), DRDY | DSC);
     // Count 0 means 65536 sectors: beyond this disk, so IDNF.
@@ -475,11 +431,7 @@ fn lba48_register_semantics() {
 
 #[test]
 fn chs_addressing_and_initialize_device_parameters() {
-    let mut r = Rig::with(vec![(
-        IdeChannel::Primary,
-        IdeUnit::Master,
-        IdeDevice::Disk(disk(2000)),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(2000)))]);
     let want = pattern_disk(2000);
     // Default translation 16 heads x 63: C/H/S 1/2/3 is LBA (16+2)*63+2.
     let read_chs = |r: &mut Rig, c: u16, h: u8, s: u8| -> Option<Vec<u8>> {
@@ -492,14 +444,8 @@ fn chs_addressing_and_initialize_device_parameters() {
         (r.inb(STATUS) & ERR == 0).then(|| r.read_data(512))
     };
     let lba = (16 + 2) * 63 + 2;
-    assert_eq!(
-        read_chs(&mut r, 1, 2, 3).unwrap(),
-        want[lba * 512..lba * 512 + 512]
-    );
-    assert!(
-        read_chs(&mut r, 0, 0, 0).is_none(),
-        "sector 0 does not exist"
-    );
+    assert_eq!(read_chs(&mut r, 1, 2, 3).unwrap(), want[lba * 512..lba * 512 + 512]);
+    assert!(read_chs(&mut r, 0, 0, 0).is_none(), "sector 0 does not exist");
     assert!(read_chs(&mut r, 0, 0, 64).is_none());
     // INITIALIZE DEVICE PARAMETERS: 4 heads, 17 sectors.
     r.outb(DEVICE, 0xA0 | 3);
@@ -509,10 +455,7 @@ fn chs_addressing_and_initialize_device_parameters() {
     let w = r.identify(0xEC);
     assert_eq!((w[54], w[55], w[56]), (2000 / 68, 4, 17));
     let lba = (4 + 3) * 17 + 4;
-    assert_eq!(
-        read_chs(&mut r, 1, 3, 5).unwrap(),
-        want[lba * 512..lba * 512 + 512]
-    );
+    assert_eq!(read_chs(&mut r, 1, 3, 5).unwrap(), want[lba * 512..lba * 512 + 512]);
     assert!(read_chs(&mut r, 0, 4, 1).is_none(), "head 4 of 4");
     // The registers hold the CHS address after the last sector read.
     assert_eq!(r.inb(LBAL), 1);
@@ -520,11 +463,7 @@ fn chs_addressing_and_initialize_device_parameters() {
 
 #[test]
 fn multiple_mode() {
-    let mut r = Rig::with(vec![(
-        IdeChannel::Primary,
-        IdeUnit::Master,
-        IdeDevice::Disk(disk(64)),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(64)))]);
     let want = pattern_disk(64);
     // Without SET MULTIPLE MODE, READ MULTIPLE aborts.
     r.lba28(0, 0, 4);
@@ -576,11 +515,7 @@ fn multiple_mode() {
 #[test]
 fn errors_and_unsupported_commands() {
     let mut r = Rig::with(vec![
-        (
-            IdeChannel::Primary,
-            IdeUnit::Master,
-            IdeDevice::Disk(disk(16)),
-        ),
+        (IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(16))),
         (
             IdeChannel::Primary,
             IdeUnit::Slave,
@@ -625,20 +560,13 @@ fn errors_and_unsupported_commands() {
 
 #[test]
 fn absent_devices_and_empty_channels() {
-    let mut r = Rig::with(vec![(
-        IdeChannel::Primary,
-        IdeUnit::Master,
-        IdeDevice::Disk(disk(16)),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(16)))]);
     // Linux's ata_devchk on device 1: the shadow registers hold what was
     // written, but status and error of the absent device read 0.
     r.outb(DEVICE, 0xB0);
     r.outb(NSECT, 0x55);
     r.outb(LBAL, 0xAA);
-    assert_eq!(
-        (r.inb(NSECT), r.inb(LBAL), r.inb(DEVICE)),
-        (0x55, 0xAA, 0xB0)
-    );
+    assert_eq!((r.inb(NSECT), r.inb(LBAL), r.inb(DEVICE)), (0x55, 0xAA, 0xB0));
     assert_eq!((r.inb(STATUS), r.inb(ERROR), r.inb(0x3F6)), (0, 0, 0));
     r.outb(STATUS, 0xEC);
     assert_eq!(r.inb(STATUS), 0, "commands to an absent device vanish");
@@ -655,16 +583,8 @@ fn absent_devices_and_empty_channels() {
 #[test]
 fn soft_reset_signatures_and_diagnostics() {
     let mut r = Rig::with(vec![
-        (
-            IdeChannel::Primary,
-            IdeUnit::Master,
-            IdeDevice::Disk(disk(16)),
-        ),
-        (
-            IdeChannel::Primary,
-            IdeUnit::Slave,
-            IdeDevice::Cdrom(Some(cd(32))),
-        ),
+        (IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(16))),
+        (IdeChannel::Primary, IdeUnit::Slave, IdeDevice::Cdrom(Some(cd(32)))),
     ]);
     r.outb(DEVICE, 0xB0);
     r.outb(LBAM, 0x77);
@@ -674,26 +594,11 @@ fn soft_reset_signatures_and_diagnostics() {
     r.outb(CTRL, 0x02);
     // Device 0 selected, ATA signature, diagnostics passed.
     assert_eq!(r.inb(DEVICE) & 0x10, 0);
-    assert_eq!(
-        [
-            r.inb(NSECT),
-            r.inb(LBAL),
-            r.inb(LBAM),
-            r.inb(LBAH),
-            r.inb(ERROR)
-        ],
-        [1, 1, 0, 0, 1]
-    );
+    assert_eq!([r.inb(NSECT), r.inb(LBAL), r.inb(LBAM), r.inb(LBAH), r.inb(ERROR)], [1, 1, 0, 0, 1]);
     assert_eq!(r.inb(STATUS), DRDY | DSC);
     r.outb(DEVICE, 0xB0);
     assert_eq!(
-        [
-            r.inb(NSECT),
-            r.inb(LBAL),
-            r.inb(LBAM),
-            r.inb(LBAH),
-            r.inb(ERROR)
-        ],
+        [r.inb(NSECT), r.inb(LBAL), r.inb(LBAM), r.inb(LBAH), r.inb(ERROR)],
         [1, 1, 0x14, 0xEB, 1]
     );
     assert_eq!(r.inb(STATUS), 0, "ATAPI: DRDY clear after reset");
@@ -712,10 +617,7 @@ fn soft_reset_signatures_and_diagnostics() {
     assert!(r.irq14(), "pending interrupt shows once nIEN clears");
     assert_eq!(r.inb(0x3F6), DRDY | DSC);
     assert!(r.irq14(), "alternate status leaves it");
-    assert_eq!(
-        (r.inb(STATUS), r.inb(ERROR), r.inb(LBAM)),
-        (DRDY | DSC, 1, 0)
-    );
+    assert_eq!((r.inb(STATUS), r.inb(ERROR), r.inb(LBAM)), (DRDY | DSC, 1, 0));
     assert!(!r.irq14());
     // DEVICE RESET works on the ATAPI device even in the middle of a
     // packet, and raises no interrupt.
@@ -729,11 +631,7 @@ fn soft_reset_signatures_and_diagnostics() {
 
 #[test]
 fn nien_gates_the_line_and_the_secondary_uses_irq15() {
-    let mut r = Rig::with(vec![(
-        IdeChannel::Secondary,
-        IdeUnit::Master,
-        IdeDevice::Disk(disk(8)),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Secondary, IdeUnit::Master, IdeDevice::Disk(disk(8)))]);
     r.outb(0x376, 0x02);
     r.outb(0x176, 0xA0);
     r.outb(0x177, 0xE5);
@@ -811,11 +709,7 @@ fn start_dma(r: &mut Rig, cmd: u8, lba: u32, count: u8, prd: u32, to_memory: boo
 
 #[test]
 fn dma_read_and_write_through_prd_tables() {
-    let mut r = Rig::with(vec![(
-        IdeChannel::Primary,
-        IdeUnit::Master,
-        IdeDevice::Disk(disk(400)),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(400)))]);
     r.enable_bus_master();
     let want = pattern_disk(400);
     let mut mem = FakeMem::new(1 << 20);
@@ -839,14 +733,8 @@ fn dma_read_and_write_through_prd_tables() {
     // Table larger than the transfer: interrupt, still active.
     assert_eq!(r.inb(BM + 2) & 0x07, 0x05);
     assert_eq!(r.inb(STATUS), DRDY | DSC);
-    assert_eq!(
-        &mem.ram[0x2000..0x2000 + 1000],
-        &want[10 * 512..10 * 512 + 1000]
-    );
-    assert_eq!(
-        &mem.ram[0x10000..0x10000 + 44 * 512 - 1000],
-        &want[10 * 512 + 1000..54 * 512]
-    );
+    assert_eq!(&mem.ram[0x2000..0x2000 + 1000], &want[10 * 512..10 * 512 + 1000]);
+    assert_eq!(&mem.ram[0x10000..0x10000 + 44 * 512 - 1000], &want[10 * 512 + 1000..54 * 512]);
     r.outb(BM, 0x08);
     assert_eq!(r.inb(BM + 2) & 0x01, 0);
     // 300 sectors with a table that fits exactly: interrupt, not active.
@@ -862,14 +750,8 @@ fn dma_read_and_write_through_prd_tables() {
     r.ide.run_dma(&mut mem, 0);
     assert_eq!(r.inb(BM + 2) & 0x07, 0x04);
     assert_eq!(r.inb(STATUS), DRDY | DSC);
-    assert_eq!(
-        &mem.ram[0x2000..0x2000 + 1000],
-        &want[50 * 512..50 * 512 + 1000]
-    );
-    assert_eq!(
-        &mem.ram[0x40000..0x40000 + 21528],
-        &want[(50 * 512 + 1000 + 131_072)..350 * 512]
-    );
+    assert_eq!(&mem.ram[0x2000..0x2000 + 1000], &want[50 * 512..50 * 512 + 1000]);
+    assert_eq!(&mem.ram[0x40000..0x40000 + 21528], &want[(50 * 512 + 1000 + 131_072)..350 * 512]);
     // WRITE DMA from memory: 2 sectors in two PRDs.
     mem.put(0x50000, &[0xAB; 512]);
     mem.put(0x60000, &[0xCD; 512]);
@@ -887,11 +769,7 @@ fn dma_read_and_write_through_prd_tables() {
 
 #[test]
 fn dma_table_too_small_and_engine_rules() {
-    let mut r = Rig::with(vec![(
-        IdeChannel::Primary,
-        IdeUnit::Master,
-        IdeDevice::Disk(disk(64)),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(64)))]);
     let mut mem = FakeMem::new(1 << 20);
     mem.prd(0x1000, &[(0x2000, 512, true)]);
     // Bus mastering disabled in the PCI command register: nothing moves.
@@ -944,11 +822,7 @@ fn dma_table_too_small_and_engine_rules() {
 
 #[test]
 fn hostile_prd_tables_are_bounded() {
-    let mut r = Rig::with(vec![(
-        IdeChannel::Primary,
-        IdeUnit::Master,
-        IdeDevice::Disk(disk(256)),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(256)))]);
     r.enable_bus_master();
     // A table of 1-byte... (count 2, the minimum) entries without EOT,
     // pointing far outside memory: the walk stops at the table limit.
@@ -978,10 +852,7 @@ fn hostile_prd_tables_are_bounded() {
     start_dma(&mut r, 0xC8, 0, 200, 0, true);
     r.ide.run_dma(&mut mem, 0);
     assert_eq!(r.inb(BM + 2) & 0x05, 0x05, "done with table to spare");
-    assert_eq!(
-        &mem.ram[0x8000..0x8000 + 200 * 512 - 65536],
-        &pattern_disk(200)[65536..]
-    );
+    assert_eq!(&mem.ram[0x8000..0x8000 + 200 * 512 - 65536], &pattern_disk(200)[65536..]);
 }
 
 // --- ATAPI ---
@@ -1000,11 +871,7 @@ fn packet(r: &mut Rig, cdb: &[u8], bcl: u16) -> (Vec<u8>, u8, u8) {
     let st = r.inb(0x376);
     assert_eq!(st & (DRQ | BSY | ERR), DRQ, "packet phase");
     assert_eq!(r.inb(0x172) & 3, 1, "CoD=1 IO=0");
-    assert_eq!(
-        r.lines.levels() & (1 << 15),
-        0,
-        "no interrupt for the packet"
-    );
+    assert_eq!(r.lines.levels() & (1 << 15), 0, "no interrupt for the packet");
     for w in p.chunks(2) {
         r.outw(0x170, u16::from_le_bytes([w[0], w[1]]));
     }
@@ -1017,10 +884,7 @@ fn packet(r: &mut Rig, cdb: &[u8], bcl: u16) -> (Vec<u8>, u8, u8) {
         }
         assert_eq!(r.inb(0x172) & 3, 2, "data phase: CoD=0 IO=1");
         let n = usize::from(r.inb(0x174)) | usize::from(r.inb(0x175)) << 8;
-        assert!(
-            n > 0 && n <= usize::from(bcl.max(2)),
-            "chunk {n} within {bcl}"
-        );
+        assert!(n > 0 && n <= usize::from(bcl.max(2)), "chunk {n} within {bcl}");
         for _ in 0..n.div_ceil(2) {
             data.extend_from_slice(&r.inw(0x170).to_le_bytes());
         }
@@ -1036,11 +900,7 @@ fn request_sense(r: &mut Rig) -> (u8, u8, u8) {
 }
 
 fn cd_rig(medium: Option<Box<dyn BlockBackend>>) -> Rig {
-    Rig::with(vec![(
-        IdeChannel::Secondary,
-        IdeUnit::Master,
-        IdeDevice::Cdrom(medium),
-    )])
+    Rig::with(vec![(IdeChannel::Secondary, IdeUnit::Master, IdeDevice::Cdrom(medium))])
 }
 
 #[test]
@@ -1057,9 +917,7 @@ fn atapi_identify_packet_device() {
     assert_ne!(w[49] & 0x0100, 0, "DMA");
     assert_ne!(w[82] & 0x0010, 0, "PACKET");
     assert_eq!(w[93] & 0xDF61, 0x4041);
-    let sum = w.iter().fold(0u8, |s, &x| {
-        s.wrapping_add(x as u8).wrapping_add((x >> 8) as u8)
-    });
+    let sum = w.iter().fold(0u8, |s, &x| s.wrapping_add(x as u8).wrapping_add((x >> 8) as u8));
     assert_eq!(sum, 0);
     assert_eq!(r.inb(0x177) & (DRQ | BSY), 0);
 }
@@ -1205,9 +1063,7 @@ fn atapi_media_change_no_medium_and_tray() {
     let (d, _, _) = packet(&mut r, &[0x46, 0, 0, 0, 0, 0, 0, 0, 8], 0xFFFE);
     assert_eq!(&d[6..8], &[0, 0]);
     // Insert: a new-media event, then UNIT ATTENTION once.
-    r.ide
-        .insert_medium(IdeChannel::Secondary, IdeUnit::Master, cd(20))
-        .unwrap();
+    r.ide.insert_medium(IdeChannel::Secondary, IdeUnit::Master, cd(20)).unwrap();
     let (d, _, _) = packet(&mut r, &[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8], 0xFFFE);
     assert_eq!(d, [0, 6, 4, 0x10, 2, 0x02, 0, 0]);
     let (d, _, _) = packet(&mut r, &[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8], 0xFFFE);
@@ -1223,9 +1079,7 @@ fn atapi_media_change_no_medium_and_tray() {
     let (_, st, _) = packet(&mut r, &[0x00], 0);
     assert_eq!(st & ERR, 0, "ready now");
     // A REQUEST SENSE right after insertion reports (and clears) it too.
-    r.ide
-        .insert_medium(IdeChannel::Secondary, IdeUnit::Master, cd(20))
-        .unwrap();
+    r.ide.insert_medium(IdeChannel::Secondary, IdeUnit::Master, cd(20)).unwrap();
     assert_eq!(request_sense(&mut r), (6, 0x28, 0));
     let (_, st, _) = packet(&mut r, &[0x00], 0);
     assert_eq!(st & ERR, 0);
@@ -1234,9 +1088,7 @@ fn atapi_media_change_no_medium_and_tray() {
     let (_, st, _) = packet(&mut r, &[0x1E, 0, 0, 0, 1], 0);
     assert_eq!(st & ERR, 0);
     assert_eq!(
-        r.ide
-            .eject_medium(IdeChannel::Secondary, IdeUnit::Master, false)
-            .unwrap_err(),
+        r.ide.eject_medium(IdeChannel::Secondary, IdeUnit::Master, false).unwrap_err(),
         IdeError::Locked(IdeChannel::Secondary, IdeUnit::Master)
     );
     let (d, _, _) = packet(&mut r, &[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8], 0xFFFE);
@@ -1260,17 +1112,12 @@ fn atapi_media_change_no_medium_and_tray() {
     let (d, _, _) = packet(&mut r, &[0x25], 8);
     assert_eq!(&d[..4], &19u32.to_be_bytes());
     // The machine ejects: gone.
-    let m = r
-        .ide
-        .eject_medium(IdeChannel::Secondary, IdeUnit::Master, false)
-        .unwrap();
+    let m = r.ide.eject_medium(IdeChannel::Secondary, IdeUnit::Master, false).unwrap();
     assert_eq!(m.unwrap().size(), 20 * 2048);
     let (_, st, _) = packet(&mut r, &[0x00], 0);
     assert_eq!(st & ERR, ERR);
     assert_eq!(
-        r.ide
-            .insert_medium(IdeChannel::Primary, IdeUnit::Master, cd(1))
-            .unwrap_err(),
+        r.ide.insert_medium(IdeChannel::Primary, IdeUnit::Master, cd(1)).unwrap_err(),
         IdeError::NotCdrom(IdeChannel::Primary, IdeUnit::Master)
     );
 }
@@ -1371,29 +1218,14 @@ fn atapi_reads_a_real_iso() {
         let len = usize::from(root[at]);
         let name_len = usize::from(root[at + 32]);
         if root[at + 33..at + 33 + name_len].starts_with(b"HELLO.TXT") {
-            file_lba = Some(u32::from_le_bytes([
-                root[at + 2],
-                root[at + 3],
-                root[at + 4],
-                root[at + 5],
-            ]));
+            file_lba = Some(u32::from_le_bytes([root[at + 2], root[at + 3], root[at + 4], root[at + 5]]));
         }
         at += len;
     }
     let lba = file_lba.expect("HELLO.TXT in the root directory");
     let (data, _, _) = packet(
         &mut r,
-        &[
-            0x28,
-            0,
-            (lba >> 24) as u8,
-            (lba >> 16) as u8,
-            (lba >> 8) as u8,
-            lba as u8,
-            0,
-            0,
-            1,
-        ],
+        &[0x28, 0, (lba >> 24) as u8, (lba >> 16) as u8, (lba >> 8) as u8, lba as u8, 0, 0, 1],
         2048,
     );
     assert!(data.starts_with(b"hello from the CD\n"));
@@ -1404,16 +1236,8 @@ fn seabios_style_probe() {
     // SeaBIOS's ata_detect on a channel with a disk master and a CD-ROM
     // slave: register check, reset, IDENTIFY PACKET first.
     let mut r = Rig::with(vec![
-        (
-            IdeChannel::Primary,
-            IdeUnit::Master,
-            IdeDevice::Disk(disk(100)),
-        ),
-        (
-            IdeChannel::Primary,
-            IdeUnit::Slave,
-            IdeDevice::Cdrom(Some(cd(20))),
-        ),
+        (IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(100))),
+        (IdeChannel::Primary, IdeUnit::Slave, IdeDevice::Cdrom(Some(cd(20)))),
     ]);
     for (slave, dh) in [(0u8, 0xA0u8), (1, 0xB0)] {
         assert_eq!(r.inb(STATUS) & BSY, 0);
@@ -1495,11 +1319,7 @@ fn machine_reset_and_flush_all() {
     assert_eq!(std::fs::read(&path.0).unwrap()[..512], [0x42; 512]);
     assert_eq!(
         r.ide
-            .attach(
-                IdeChannel::Primary,
-                IdeUnit::Master,
-                IdeDevice::Disk(disk(1))
-            )
+            .attach(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(1)))
             .unwrap_err(),
         IdeError::Occupied(IdeChannel::Primary, IdeUnit::Master)
     );
@@ -1530,11 +1350,7 @@ fn qcow2_disk_through_the_controller() {
     }
     {
         let backend = crate::block::open_image(&img.0, None, false).unwrap();
-        let mut r = Rig::with(vec![(
-            IdeChannel::Primary,
-            IdeUnit::Master,
-            IdeDevice::Disk(backend),
-        )]);
+        let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(backend))]);
         assert_eq!(r.identify(0xEC)[60], 2048);
         r.lba28(0, 100, 2);
         r.outb(STATUS, 0x30);
@@ -1546,11 +1362,7 @@ fn qcow2_disk_through_the_controller() {
     // dropping the image writes imago's metadata back.
     {
         let backend = crate::block::open_image(&img.0, None, false).unwrap();
-        let mut r = Rig::with(vec![(
-            IdeChannel::Primary,
-            IdeUnit::Master,
-            IdeDevice::Disk(backend),
-        )]);
+        let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(backend))]);
         r.lba28(0, 101, 1);
         r.outb(STATUS, 0x20);
         assert_eq!(r.read_data(512), vec![0x77; 512]);
@@ -1560,11 +1372,7 @@ fn qcow2_disk_through_the_controller() {
         assert_eq!(r.inb(STATUS), DRDY | DSC);
     }
     let backend = crate::block::open_image(&img.0, None, true).unwrap();
-    let mut r = Rig::with(vec![(
-        IdeChannel::Primary,
-        IdeUnit::Master,
-        IdeDevice::Disk(backend),
-    )]);
+    let mut r = Rig::with(vec![(IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(backend))]);
     r.lba28(0, 1500, 1);
     r.outb(STATUS, 0x20);
     assert_eq!(r.read_data(512), vec![0x31; 512]);
@@ -1580,26 +1388,14 @@ fn fuzz_ports_and_dma_without_panics() {
     for seed in 1..=6u64 {
         let mut rng = XorShift::new(seed);
         let mut r = Rig::with(vec![
-            (
-                IdeChannel::Primary,
-                IdeUnit::Master,
-                IdeDevice::Disk(disk(64)),
-            ),
+            (IdeChannel::Primary, IdeUnit::Master, IdeDevice::Disk(disk(64))),
             (
                 IdeChannel::Primary,
                 IdeUnit::Slave,
                 IdeDevice::Disk(Box::new(MemBackend::new(vec![0; 8 * 512], true))),
             ),
-            (
-                IdeChannel::Secondary,
-                IdeUnit::Master,
-                IdeDevice::Cdrom(Some(cd(24))),
-            ),
-            (
-                IdeChannel::Secondary,
-                IdeUnit::Slave,
-                IdeDevice::Cdrom(None),
-            ),
+            (IdeChannel::Secondary, IdeUnit::Master, IdeDevice::Cdrom(Some(cd(24)))),
+            (IdeChannel::Secondary, IdeUnit::Slave, IdeDevice::Cdrom(None)),
         ]);
         r.enable_bus_master();
         let mut mem = FakeMem::new(256 * 1024);
@@ -1608,8 +1404,8 @@ fn fuzz_ports_and_dma_without_panics() {
         }
         // Favour the interesting values: commands, packets, SRST.
         let commands = [
-            0x20, 0x24, 0x29, 0x30, 0x34, 0x39, 0xC4, 0xC5, 0xC6, 0xC8, 0xCA, 0x25, 0x35, 0xEC,
-            0xA0, 0xA1, 0x08, 0x90, 0xEF, 0xE7, 0x91, 0x40, 0x70, 0x27, 0xF8, 0x00, 0xFF,
+            0x20, 0x24, 0x29, 0x30, 0x34, 0x39, 0xC4, 0xC5, 0xC6, 0xC8, 0xCA, 0x25, 0x35, 0xEC, 0xA0, 0xA1, 0x08, 0x90, 0xEF, 0xE7, 0x91,
+            0x40, 0x70, 0x27, 0xF8, 0x00, 0xFF,
         ];
         for step in 0..20_000 {
             let port = rng.pick(&ports);
@@ -1642,9 +1438,7 @@ fn fuzz_ports_and_dma_without_panics() {
                 r.ide.run_dma(&mut mem, 0);
             }
             if step % 1000 == 0 {
-                r.ide
-                    .insert_medium(IdeChannel::Secondary, IdeUnit::Slave, cd(4))
-                    .unwrap();
+                r.ide.insert_medium(IdeChannel::Secondary, IdeUnit::Slave, cd(4)).unwrap();
             }
         }
         // Memory stays bounded: buffers never grew.

@@ -74,14 +74,8 @@ pub struct ConfigSpace {
 impl std::fmt::Debug for ConfigSpace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConfigSpace")
-            .field(
-                "vendor",
-                &format_args!("{:#06x}", self.u16(offset::VENDOR_ID)),
-            )
-            .field(
-                "device",
-                &format_args!("{:#06x}", self.u16(offset::DEVICE_ID)),
-            )
+            .field("vendor", &format_args!("{:#06x}", self.u16(offset::VENDOR_ID)))
+            .field("device", &format_args!("{:#06x}", self.u16(offset::DEVICE_ID)))
             .field("bars", &self.bars)
             .finish()
     }
@@ -120,11 +114,7 @@ impl ConfigSpace {
     pub fn read(&self, offset: u8, size: u8) -> u32 {
         let mut value = 0;
         for i in 0..crate::access_len(size) {
-            let byte = self
-                .data
-                .get(usize::from(offset) + usize::from(i))
-                .copied()
-                .unwrap_or(0xFF);
+            let byte = self.data.get(usize::from(offset) + usize::from(i)).copied().unwrap_or(0xFF);
             value |= u32::from(byte) << (8 * i);
         }
         value
@@ -242,14 +232,8 @@ impl ConfigSpace {
         let address_mask = !(bar.size - 1);
         let (low_bits, low_mask) = match bar.kind {
             BarKind::Io => (0x1, address_mask as u32 & 0xFFFF_FFFC),
-            BarKind::Memory32 { prefetchable } => (
-                u32::from(prefetchable) << 3,
-                address_mask as u32 & 0xFFFF_FFF0,
-            ),
-            BarKind::Memory64 { prefetchable } => (
-                0x4 | u32::from(prefetchable) << 3,
-                address_mask as u32 & 0xFFFF_FFF0,
-            ),
+            BarKind::Memory32 { prefetchable } => (u32::from(prefetchable) << 3, address_mask as u32 & 0xFFFF_FFF0),
+            BarKind::Memory64 { prefetchable } => (0x4 | u32::from(prefetchable) << 3, address_mask as u32 & 0xFFFF_FFF0),
         };
         self.set_u32(at, low_bits);
         self.set_writable_u16(at, low_mask as u16);
@@ -281,9 +265,7 @@ impl ConfigSpace {
         Some(match bar.kind {
             BarKind::Io => u64::from(low & 0xFFFF_FFFC),
             BarKind::Memory32 { .. } => u64::from(low & 0xFFFF_FFF0),
-            BarKind::Memory64 { .. } => {
-                u64::from(low & 0xFFFF_FFF0) | (u64::from(self.u32(at + 4)) << 32)
-            }
+            BarKind::Memory64 { .. } => u64::from(low & 0xFFFF_FFF0) | (u64::from(self.u32(at + 4)) << 32),
         })
     }
 
@@ -333,9 +315,7 @@ mod tests {
         c.add_bar(
             2,
             Bar {
-                kind: BarKind::Memory64 {
-                    prefetchable: false,
-                },
+                kind: BarKind::Memory64 { prefetchable: false },
                 size: 1 << 33,
             },
         )
@@ -364,9 +344,7 @@ mod tests {
             c.add_bar(
                 5,
                 Bar {
-                    kind: BarKind::Memory64 {
-                        prefetchable: false
-                    },
+                    kind: BarKind::Memory64 { prefetchable: false },
                     size: 16
                 }
             )

@@ -150,8 +150,7 @@ impl I440fx {
             // Locked: only D_CLS may change; D_OPEN is forced off.
             (old & !(SMRAM_D_CLS | SMRAM_D_OPEN)) | (value & SMRAM_D_CLS)
         } else {
-            let mut v = (value & (SMRAM_D_OPEN | SMRAM_D_CLS | SMRAM_D_LCK | SMRAM_G_SMRAME))
-                | SMRAM_C_BASE_SEG;
+            let mut v = (value & (SMRAM_D_OPEN | SMRAM_D_CLS | SMRAM_D_LCK | SMRAM_G_SMRAME)) | SMRAM_C_BASE_SEG;
             if v & SMRAM_D_LCK != 0 {
                 v &= !SMRAM_D_OPEN;
             }

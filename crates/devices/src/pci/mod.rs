@@ -128,10 +128,7 @@ impl PciBus {
     pub fn i440fx_piix3() -> Self {
         let mut bus = Self::new();
         let slots = [
-            (
-                I440fx::DEVFN,
-                Box::new(I440fx::new()) as Box<dyn PciFunction>,
-            ),
+            (I440fx::DEVFN, Box::new(I440fx::new()) as Box<dyn PciFunction>),
             (Piix3::DEVFN, Box::new(Piix3::new())),
         ];
         for ((device, function), f) in slots {
@@ -266,12 +263,7 @@ impl PciBus {
                 self.reset_control = value & 0x02;
             }
             0xCFC..=0xCFF => self.data_write((port & 3) as u8, 1, u32::from(value)),
-            _ => rate_limited!(
-                debug,
-                port,
-                value,
-                "byte write to the PCI address ports ignored"
-            ),
+            _ => rate_limited!(debug, port, value, "byte write to the PCI address ports ignored"),
         }
     }
 }
@@ -387,19 +379,14 @@ mod tests {
         cs.add_bar(
             1,
             Bar {
-                kind: BarKind::Memory32 {
-                    prefetchable: false,
-                },
+                kind: BarKind::Memory32 { prefetchable: false },
                 size: 0x1000,
             },
         )
         .unwrap();
         let devfn = DevFn::new(3, 0).unwrap();
         bus.add(devfn, Box::new(Dummy(cs))).unwrap();
-        assert_eq!(
-            bus.add(devfn, Box::new(Piix3::new())),
-            Err(PciError::Occupied(devfn))
-        );
+        assert_eq!(bus.add(devfn, Box::new(Piix3::new())), Err(PciError::Occupied(devfn)));
         write(&mut bus, 3, 0, 0x10, 4, 0xFFFF_FFFF);
         write(&mut bus, 3, 0, 0x14, 4, 0xFFFF_FFFF);
         assert_eq!(read(&mut bus, 3, 0, 0x10, 4), 0xFFFF_FFC1);

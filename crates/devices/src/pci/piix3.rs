@@ -112,10 +112,7 @@ mod tests {
         assert_eq!(p.config_read(0x4C, 4), 0x0003_004D);
         assert_eq!(p.config_read(0x60, 4), 0x8080_8080);
         assert_eq!(p.config_read(0x69, 1), 0x02);
-        assert_eq!(
-            (0..4).map(|i| p.pirq_route(i)).collect::<Vec<_>>(),
-            [None; 4]
-        );
+        assert_eq!((0..4).map(|i| p.pirq_route(i)).collect::<Vec<_>>(), [None; 4]);
     }
 
     #[test]

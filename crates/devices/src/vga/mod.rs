@@ -125,8 +125,7 @@ const SEQ_MASK: [u8; 8] = [0x03, 0x3D, 0x0F, 0x3F, 0x0E, 0, 0, 0];
 const GC_MASK: [u8; 9] = [0x0F, 0x0F, 0x0F, 0x1F, 0x03, 0x7B, 0x0F, 0x0F, 0xFF];
 /// Writable bits of the attribute controller registers AR00-AR14.
 const ATTR_MASK: [u8; 0x15] = [
-    0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F,
-    0xEF, 0xFF, 0x3F, 0x0F, 0x0F,
+    0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0x3F, 0xEF, 0xFF, 0x3F, 0x0F, 0x0F,
 ];
 /// Number of CRTC registers (CR00-CR18).
 const CRTC_REGS: usize = 0x19;
@@ -364,11 +363,7 @@ impl Vga {
         let color = self.color_ports();
         match port {
             0x3C0 => self.attr_index,
-            0x3C1 => self
-                .attr
-                .get(usize::from(self.attr_index & 0x1F))
-                .copied()
-                .unwrap_or(0),
+            0x3C1 => self.attr.get(usize::from(self.attr_index & 0x1F)).copied().unwrap_or(0),
             // Input status 0: no switch sense, no CRT interrupt.
             0x3C2 => 0x00,
             0x3C4 => self.seq_index,
@@ -386,11 +381,7 @@ impl Vga {
             0x3CA => self.feature,
             0x3CC => self.misc,
             0x3CE => self.gc_index,
-            0x3CF => self
-                .gc
-                .get(usize::from(self.gc_index))
-                .copied()
-                .unwrap_or(0),
+            0x3CF => self.gc.get(usize::from(self.gc_index)).copied().unwrap_or(0),
             0x3B4 if !color => self.crtc_index,
             0x3D4 if color => self.crtc_index,
             0x3B5 if !color => self.crtc_read(),
@@ -439,12 +430,7 @@ impl Vga {
             // 0x3C1 is read-only on the VGA; 0x3C3 (video subsystem
             // enable) and the unused ports take writes without effect.
             0x3C1 | 0x3C3 => {}
-            _ => rate_limited!(
-                debug,
-                port,
-                value,
-                "VGA write to a port of the inactive CRTC set or an unused port"
-            ),
+            _ => rate_limited!(debug, port, value, "VGA write to a port of the inactive CRTC set or an unused port"),
         }
     }
 
@@ -461,10 +447,7 @@ impl Vga {
     }
 
     fn crtc_read(&self) -> u8 {
-        self.crtc
-            .get(usize::from(self.crtc_index))
-            .copied()
-            .unwrap_or(0xFF)
+        self.crtc.get(usize::from(self.crtc_index)).copied().unwrap_or(0xFF)
     }
 
     fn crtc_write(&mut self, value: u8) {
@@ -496,11 +479,7 @@ impl Vga {
 
     fn dac_write(&mut self, value: u8) {
         let i = usize::from(self.dac_write_index) * 3 + usize::from(self.dac_step);
-        self.dac[i] = if self.vbe.dac_8bit() {
-            value
-        } else {
-            value & 0x3F
-        };
+        self.dac[i] = if self.vbe.dac_8bit() { value } else { value & 0x3F };
         self.dac_step += 1;
         if self.dac_step == 3 {
             self.dac_step = 0;
@@ -566,10 +545,7 @@ impl Vga {
 
     fn legacy_read_u8(&mut self, offset: u64) -> u8 {
         if let Some(bank) = self.vbe.bank_base() {
-            return bank_offset(bank, offset)
-                .and_then(|i| self.vram.get(i))
-                .copied()
-                .unwrap_or(0xFF);
+            return bank_offset(bank, offset).and_then(|i| self.vram.get(i)).copied().unwrap_or(0xFF);
         }
         let Some(addr) = self.decode(offset) else {
             return 0xFF;
@@ -577,10 +553,7 @@ impl Vga {
         let (offset, plane) = if self.seq[seq::MEMORY_MODE] & 0x08 != 0 {
             (addr & 0xFFFC, addr & 3)
         } else if self.gc[gc::MODE] & 0x10 != 0 {
-            (
-                addr & 0xFFFE,
-                usize::from(self.gc[gc::READ_MAP] & 2) | (addr & 1),
-            )
+            (addr & 0xFFFE, usize::from(self.gc[gc::READ_MAP] & 2) | (addr & 1))
         } else {
             (addr & 0xFFFF, usize::from(self.gc[gc::READ_MAP] & 3))
         };
@@ -711,9 +684,8 @@ impl Vga {
     /// Scan lines the CRTC displays (vertical display end + 1).
     fn display_lines(&self) -> usize {
         let c = &self.crtc;
-        let vde = usize::from(c[crtc::V_DISPLAY_END])
-            | usize::from(c[crtc::OVERFLOW] & 0x02) << 7
-            | usize::from(c[crtc::OVERFLOW] & 0x40) << 3;
+        let vde =
+            usize::from(c[crtc::V_DISPLAY_END]) | usize::from(c[crtc::OVERFLOW] & 0x02) << 7 | usize::from(c[crtc::OVERFLOW] & 0x40) << 3;
         vde + 1
     }
 
@@ -756,11 +728,7 @@ impl Vga {
         let out = match mode {
             AddressMode::Byte => ma,
             AddressMode::Word => {
-                let bit = if self.crtc[crtc::MODE] & 0x20 != 0 {
-                    15
-                } else {
-                    13
-                };
+                let bit = if self.crtc[crtc::MODE] & 0x20 != 0 { 15 } else { 13 };
                 (ma << 1) | ((ma >> bit) & 1)
             }
             AddressMode::DoubleWord => ma << 2,
@@ -771,12 +739,7 @@ impl Vga {
     /// The four plane bytes at plane offset `offset`.
     fn planes_at(&self, offset: usize) -> [u8; 4] {
         let i = (offset & 0xFFFF) * 4;
-        [
-            self.vram[i],
-            self.vram[i + 1],
-            self.vram[i + 2],
-            self.vram[i + 3],
-        ]
+        [self.vram[i], self.vram[i + 1], self.vram[i + 2], self.vram[i + 3]]
     }
 
     /// A DAC entry as 8-bit RGB, through the pixel mask.
@@ -837,9 +800,7 @@ impl Vga {
         self.attr_data_next = false;
         self.pel_mask = 0xFF;
         for i in 0..64usize {
-            let c = |primary: usize, secondary: usize| {
-                (((i >> primary) & 1) * 0x2A + ((i >> secondary) & 1) * 0x15) as u8
-            };
+            let c = |primary: usize, secondary: usize| (((i >> primary) & 1) * 0x2A + ((i >> secondary) & 1) * 0x15) as u8;
             self.dac[i * 3..i * 3 + 3].copy_from_slice(&[c(2, 5), c(1, 4), c(0, 3)]);
         }
         if mode == StandardMode::Graphics320x200x256 {
@@ -878,8 +839,7 @@ impl StandardMode {
     /// The register values of the IBM VGA BIOS for the mode.
     fn table(self) -> ModeTable {
         const EGA_ATTR: [u8; 16] = [
-            0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x14, 0x07, 0x38, 0x39, 0x3A, 0x3B, 0x3C, 0x3D,
-            0x3E, 0x3F,
+            0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x14, 0x07, 0x38, 0x39, 0x3A, 0x3B, 0x3C, 0x3D, 0x3E, 0x3F,
         ];
         let attr_with = |tail: [u8; 4], identity: bool| {
             let mut a = [0u8; 0x14];
@@ -894,8 +854,8 @@ impl StandardMode {
                 misc: 0x67,
                 seq: [0x00, 0x03, 0x00, 0x02],
                 crtc: [
-                    0x5F, 0x4F, 0x50, 0x82, 0x55, 0x81, 0xBF, 0x1F, 0x00, 0x4F, 0x0D, 0x0E, 0x00,
-                    0x00, 0x00, 0x00, 0x9C, 0x8E, 0x8F, 0x28, 0x1F, 0x96, 0xB9, 0xA3, 0xFF,
+                    0x5F, 0x4F, 0x50, 0x82, 0x55, 0x81, 0xBF, 0x1F, 0x00, 0x4F, 0x0D, 0x0E, 0x00, 0x00, 0x00, 0x00, 0x9C, 0x8E, 0x8F, 0x28,
+                    0x1F, 0x96, 0xB9, 0xA3, 0xFF,
                 ],
                 attr: attr_with([0x0C, 0x00, 0x0F, 0x08], false),
                 gc: [0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x0E, 0x0F, 0xFF],
@@ -904,8 +864,8 @@ impl StandardMode {
                 misc: 0xE3,
                 seq: [0x01, 0x0F, 0x00, 0x06],
                 crtc: [
-                    0x5F, 0x4F, 0x50, 0x82, 0x54, 0x80, 0x0B, 0x3E, 0x00, 0x40, 0x00, 0x00, 0x00,
-                    0x00, 0x00, 0x00, 0xEA, 0x8C, 0xDF, 0x28, 0x00, 0xE7, 0x04, 0xE3, 0xFF,
+                    0x5F, 0x4F, 0x50, 0x82, 0x54, 0x80, 0x0B, 0x3E, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xEA, 0x8C, 0xDF, 0x28,
+                    0x00, 0xE7, 0x04, 0xE3, 0xFF,
                 ],
                 attr: attr_with([0x01, 0x00, 0x0F, 0x00], false),
                 gc: [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x0F, 0xFF],
@@ -914,8 +874,8 @@ impl StandardMode {
                 misc: 0x63,
                 seq: [0x01, 0x0F, 0x00, 0x0E],
                 crtc: [
-                    0x5F, 0x4F, 0x50, 0x82, 0x54, 0x80, 0xBF, 0x1F, 0x00, 0x41, 0x00, 0x00, 0x00,
-                    0x00, 0x00, 0x00, 0x9C, 0x8E, 0x8F, 0x28, 0x40, 0x96, 0xB9, 0xA3, 0xFF,
+                    0x5F, 0x4F, 0x50, 0x82, 0x54, 0x80, 0xBF, 0x1F, 0x00, 0x41, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9C, 0x8E, 0x8F, 0x28,
+                    0x40, 0x96, 0xB9, 0xA3, 0xFF,
                 ],
                 attr: attr_with([0x41, 0x00, 0x0F, 0x00], true),
                 gc: [0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x05, 0x0F, 0xFF],

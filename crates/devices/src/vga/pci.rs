@@ -59,10 +59,7 @@ impl StdVgaPci {
             c.set_writable_u16(ROM_BAR, mask as u16);
             c.set_writable_u16(ROM_BAR + 2, (mask >> 16) as u16);
         }
-        Ok(Self {
-            config: c,
-            rom_size,
-        })
+        Ok(Self { config: c, rom_size })
     }
 
     /// The configuration space (read-only view).

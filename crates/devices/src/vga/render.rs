@@ -110,19 +110,13 @@ impl Vga {
     /// The offset in plane 2 of character set `select` (0-7) of the
     /// character map select register.
     fn font_base(select: u8) -> usize {
-        const BASES: [usize; 8] = [
-            0x0000, 0x4000, 0x8000, 0xC000, 0x2000, 0x6000, 0xA000, 0xE000,
-        ];
+        const BASES: [usize; 8] = [0x0000, 0x4000, 0x8000, 0xC000, 0x2000, 0x6000, 0xA000, 0xE000];
         BASES[usize::from(select & 7)]
     }
 
     fn render_text(&self) -> Frame {
         let cols = self.display_columns();
-        let dots = if self.seq[seq::CLOCKING] & 0x01 != 0 {
-            8
-        } else {
-            9
-        };
+        let dots = if self.seq[seq::CLOCKING] & 0x01 != 0 { 8 } else { 9 };
         let wide = self.seq[seq::CLOCKING] & 0x08 != 0;
         let cell_width = dots << usize::from(wide);
         let double = usize::from(self.double_scan());
@@ -154,8 +148,7 @@ impl Vga {
                     bg &= 0x07;
                 }
                 let base = if at & 0x08 != 0 { map_a } else { map_b };
-                let mut glyph =
-                    self.vram[((base + usize::from(ch) * 32 + (scan & 31)) & 0xFFFF) * 4 + 2];
+                let mut glyph = self.vram[((base + usize::from(ch) * 32 + (scan & 31)) & 0xFFFF) * 4 + 2];
                 if (at & 0x77) == 0x01 && scan == underline {
                     glyph = 0xFF;
                 }
@@ -198,16 +191,11 @@ impl Vga {
         let mut stride = self.row_stride();
         let mut start = self.start_address();
         let mut address_mode = self.address_mode();
-        let mut count_shift =
-            u32::from(cr17 & 0x08 != 0) + 2 * u32::from(self.crtc[crtc::UNDERLINE] & 0x20 != 0);
+        let mut count_shift = u32::from(cr17 & 0x08 != 0) + 2 * u32::from(self.crtc[crtc::UNDERLINE] & 0x20 != 0);
         let substitute = cr17 & 0x03 != 0x03;
         // Without scan-line substitution every line of a character row
         // shows the same memory: draw it once.
-        let mut height = if substitute {
-            lines
-        } else {
-            (lines / char_height).max(1)
-        };
+        let mut height = if substitute { lines } else { (lines / char_height).max(1) };
         if let Some(planar) = self.vbe.planar_mode() {
             // A VBE 4 bpp mode: the VGA's planes, with the geometry from
             // the VBE registers (as QEMU displays it), a byte of each plane
@@ -232,11 +220,7 @@ impl Vga {
         let mut pixels = [0u8; 8];
         let substitute = cr17 & 0x03 != 0x03;
         for y in 0..frame.height {
-            let (row, scan) = if substitute {
-                (y / char_height, y % char_height)
-            } else {
-                (y, 0)
-            };
+            let (row, scan) = if substitute { (y / char_height, y % char_height) } else { (y, 0) };
             let base = start.wrapping_add(row as u32 * stride);
             for clock in 0..cols {
                 let ma = base.wrapping_add((clock as u32) >> count_shift);
@@ -259,10 +243,7 @@ impl Vga {
                 } else {
                     for (k, px) in pixels.iter_mut().enumerate() {
                         let bit = 7 - k;
-                        let v = (p[0] >> bit & 1)
-                            | (p[1] >> bit & 1) << 1
-                            | (p[2] >> bit & 1) << 2
-                            | (p[3] >> bit & 1) << 3;
+                        let v = (p[0] >> bit & 1) | (p[1] >> bit & 1) << 1 | (p[2] >> bit & 1) << 2 | (p[3] >> bit & 1) << 3;
                         *px = v & plane_enable;
                     }
                 }

@@ -55,10 +55,7 @@ pub fn sgr(attribute: u8, blink: bool) -> String {
     let bg = attribute >> 4;
     let fg_code = u32::from(VGA_TO_ANSI[usize::from(fg & 7)]) + if fg & 8 != 0 { 90 } else { 30 };
     let (bg_code, blinking) = if blink {
-        (
-            40 + u32::from(VGA_TO_ANSI[usize::from(bg & 7)]),
-            bg & 8 != 0,
-        )
+        (40 + u32::from(VGA_TO_ANSI[usize::from(bg & 7)]), bg & 8 != 0)
     } else {
         let base = if bg & 8 != 0 { 100 } else { 40 };
         (base + u32::from(VGA_TO_ANSI[usize::from(bg & 7)]), false)

@@ -119,11 +119,7 @@ fn crtc_protection() {
     crtc_w(&mut v, 0x07, 0xFF);
     crtc_w(&mut v, 0x09, 0x4F);
     assert_eq!(v.crtc_reg(0x00), 0x5F);
-    assert_eq!(
-        v.crtc_reg(0x07),
-        0x10,
-        "only line compare bit 8 is writable"
-    );
+    assert_eq!(v.crtc_reg(0x07), 0x10, "only line compare bit 8 is writable");
     assert_eq!(v.crtc_reg(0x09), 0x4F, "CR08 and up are not protected");
     crtc_w(&mut v, 0x11, 0x00);
     crtc_w(&mut v, 0x00, 0x12);
@@ -197,11 +193,7 @@ fn sequencer_and_gc_masks() {
     seq_w(&mut v, 4, 0xFF);
     assert_eq!(v.seq_reg(4), 0x0E);
     out(&mut v, 0x3C4, 0x0C);
-    assert_eq!(
-        inb(&mut v, 0x3C5),
-        0x0E,
-        "index bits 2-0 select the register"
-    );
+    assert_eq!(inb(&mut v, 0x3C5), 0x0E, "index bits 2-0 select the register");
     gc_w(&mut v, 5, 0xFF);
     assert_eq!(v.gc_reg(5), 0x7B);
     out(&mut v, 0x3CE, 0x0A);
@@ -318,43 +310,28 @@ fn write_mode_0_set_reset_bit_mask_and_alu() {
     gc_w(&mut v, 1, 0x0F);
     gc_w(&mut v, 8, 0xF0);
     v.mmio_write(0, 1, 0x00);
-    assert_eq!(
-        [0, 1, 2, 3].map(|p| v.plane_byte(p, 0)),
-        [0xFF, 0x0F, 0xFF, 0x0F]
-    );
+    assert_eq!([0, 1, 2, 3].map(|p| v.plane_byte(p, 0)), [0xFF, 0x0F, 0xFF, 0x0F]);
     // Set/reset on planes 0-1 only; planes 2-3 take the rotated byte.
     gc_w(&mut v, 1, 0x03);
     gc_w(&mut v, 3, 0x04); // rotate right by 4
     gc_w(&mut v, 8, 0xFF);
     v.mmio_write(1, 1, 0x3C);
-    assert_eq!(
-        [0, 1, 2, 3].map(|p| v.plane_byte(p, 1)),
-        [0xFF, 0x00, 0xC3, 0xC3]
-    );
+    assert_eq!([0, 1, 2, 3].map(|p| v.plane_byte(p, 1)), [0xFF, 0x00, 0xC3, 0xC3]);
     // XOR with the latches.
     gc_w(&mut v, 1, 0x00);
     gc_w(&mut v, 3, 0x18);
     v.mmio_read(1, 1);
     v.mmio_write(1, 1, 0xFF);
-    assert_eq!(
-        [0, 1, 2, 3].map(|p| v.plane_byte(p, 1)),
-        [0x00, 0xFF, 0x3C, 0x3C]
-    );
+    assert_eq!([0, 1, 2, 3].map(|p| v.plane_byte(p, 1)), [0x00, 0xFF, 0x3C, 0x3C]);
     // AND, OR.
     gc_w(&mut v, 3, 0x08);
     v.mmio_read(1, 1);
     v.mmio_write(1, 1, 0x0F);
-    assert_eq!(
-        [0, 1, 2, 3].map(|p| v.plane_byte(p, 1)),
-        [0x00, 0x0F, 0x0C, 0x0C]
-    );
+    assert_eq!([0, 1, 2, 3].map(|p| v.plane_byte(p, 1)), [0x00, 0x0F, 0x0C, 0x0C]);
     gc_w(&mut v, 3, 0x10);
     v.mmio_read(1, 1);
     v.mmio_write(1, 1, 0x80);
-    assert_eq!(
-        [0, 1, 2, 3].map(|p| v.plane_byte(p, 1)),
-        [0x80, 0x8F, 0x8C, 0x8C]
-    );
+    assert_eq!([0, 1, 2, 3].map(|p| v.plane_byte(p, 1)), [0x80, 0x8F, 0x8C, 0x8C]);
 }
 
 #[test]
@@ -374,10 +351,7 @@ fn write_modes_2_and_3() {
     gc_w(&mut v, 3, 0x00);
     v.mmio_read(0, 1);
     v.mmio_write(0, 1, 0x18);
-    assert_eq!(
-        [0, 1, 2, 3].map(|p| v.plane_byte(p, 0)),
-        [0x00, 0x81, 0x18, 0x99]
-    );
+    assert_eq!([0, 1, 2, 3].map(|p| v.plane_byte(p, 0)), [0x00, 0x81, 0x18, 0x99]);
     // The rendered 16-colour pixels: bit 7 of plane 1 and 3 -> colour 10.
     let f = v.render();
     assert_eq!((f.width, f.height), (640, 480));
@@ -633,11 +607,7 @@ fn vbe_lfb_and_banked_window() {
     dispi_w(&mut v, vbe::INDEX_ENABLE, 0);
     assert!(!v.vbe_active());
     dispi_w(&mut v, vbe::INDEX_BPP, 8);
-    dispi_w(
-        &mut v,
-        vbe::INDEX_ENABLE,
-        vbe::ENABLED | vbe::NOCLEARMEM | vbe::DAC_8BIT,
-    );
+    dispi_w(&mut v, vbe::INDEX_ENABLE, vbe::ENABLED | vbe::NOCLEARMEM | vbe::DAC_8BIT);
     assert_eq!(dispi_r(&mut v, vbe::INDEX_Y_OFFSET), 0);
     assert_eq!(v.lfb_read(0x1_0000, 1), 0x00);
     assert_eq!(v.lfb_read(0x1_0001, 1), 0xFF);
@@ -710,10 +680,7 @@ fn terminal_renderer_draws_only_changes() {
     // One cell changes colour and glyph; the cursor disappears.
     screen.cells[6] = (0xC4, 0x4E);
     screen.cursor = None;
-    assert_eq!(
-        r.update(&screen),
-        "\x1b[?25l\x1b[2;3H\x1b[0;93;41m─\x1b[0m\x1b[?25l"
-    );
+    assert_eq!(r.update(&screen), "\x1b[?25l\x1b[2;3H\x1b[0;93;41m─\x1b[0m\x1b[?25l");
     // Only the cursor moves.
     screen.cursor = Some((0, 1));
     assert_eq!(r.update(&screen), "\x1b[2;1H\x1b[?25h");
@@ -751,13 +718,7 @@ fn cga_graphics_mode_4_layout() {
     seq_w(&mut v, 2, 0x03);
     seq_w(&mut v, 4, 0x02);
     crtc_w(&mut v, 0x11, 0x0E);
-    for (i, val) in [
-        (0x01, 0x27),
-        (0x09, 0xC1),
-        (0x13, 0x14),
-        (0x14, 0x00),
-        (0x17, 0xA2),
-    ] {
+    for (i, val) in [(0x01, 0x27), (0x09, 0xC1), (0x13, 0x14), (0x14, 0x00), (0x17, 0xA2)] {
         crtc_w(&mut v, i, val);
     }
     gc_w(&mut v, 5, 0x30);

@@ -78,20 +78,14 @@ impl TextScreen {
         if row >= self.rows {
             return String::new();
         }
-        let cells = self
-            .cells
-            .get(row * self.cols..(row + 1) * self.cols)
-            .unwrap_or(&[]);
+        let cells = self.cells.get(row * self.cols..(row + 1) * self.cols).unwrap_or(&[]);
         let s: String = cells.iter().map(|&(c, _)| cp437_to_char(c)).collect();
         s.trim_end_matches([' ', '\u{A0}']).to_string()
     }
 
     /// The whole screen as Unicode, one line per row.
     pub fn text(&self) -> String {
-        (0..self.rows)
-            .map(|r| self.row_text(r))
-            .collect::<Vec<_>>()
-            .join("\n")
+        (0..self.rows).map(|r| self.row_text(r)).collect::<Vec<_>>().join("\n")
     }
 
     /// Whether any row contains `needle` (rows are searched one by one, a
@@ -156,10 +150,7 @@ impl Vga {
         if start & 0x20 != 0 {
             return None;
         }
-        Some((
-            usize::from(start & 0x1F),
-            usize::from(self.crtc[crtc::CURSOR_END] & 0x1F),
-        ))
+        Some((usize::from(start & 0x1F), usize::from(self.crtc[crtc::CURSOR_END] & 0x1F)))
     }
 }
 

@@ -255,9 +255,5 @@ pub fn cases(release: u64) -> u64 {
     if let Ok(v) = std::env::var("F80_CASES") {
         return v.parse().unwrap();
     }
-    if cfg!(debug_assertions) {
-        release / 10
-    } else {
-        release
-    }
+    if cfg!(debug_assertions) { release / 10 } else { release }
 }

@@ -20,17 +20,10 @@ pub fn map(mem: &mut GuestMemory, rom: Vec<u8>) -> Result<(), String> {
     }
     let id = mem.map.add_rom_data(rom);
     let high = (1u64 << 32) - len as u64;
-    mem.map
-        .add(Region::rom(high, len as u64, id, 0))
-        .map_err(|e| e.to_string())?;
+    mem.map.add(Region::rom(high, len as u64, id, 0)).map_err(|e| e.to_string())?;
     let low = LOW_WINDOW.min(len);
     mem.map
-        .add(Region::rom(
-            0x10_0000 - low as u64,
-            low as u64,
-            id,
-            (len - low) as u64,
-        ))
+        .add(Region::rom(0x10_0000 - low as u64, low as u64, id, (len - low) as u64))
         .map_err(|e| e.to_string())?;
     Ok(())
 }

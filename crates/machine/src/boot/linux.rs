@@ -49,14 +49,7 @@ fn u32_at(b: &[u8], o: usize) -> u32 {
 /// Load `image` with `initrd` and `cmdline` into `mem` (of `ram` bytes)
 /// and set `cpu` at the 32-bit entry point. Errors describe what is wrong
 /// with the image.
-pub fn load(
-    cpu: &mut CpuState,
-    mem: &mut GuestMemory,
-    ram: u64,
-    image: &[u8],
-    initrd: Option<&[u8]>,
-    cmdline: &str,
-) -> Result<(), String> {
+pub fn load(cpu: &mut CpuState, mem: &mut GuestMemory, ram: u64, image: &[u8], initrd: Option<&[u8]>, cmdline: &str) -> Result<(), String> {
     if image.len() < 0x300 || !is_bzimage(image) {
         return Err("no Linux setup header (\"HdrS\" at 0x202)".into());
     }
@@ -65,11 +58,7 @@ pub fn load(
     }
     let version = u16_at(image, off::VERSION);
     if version < MIN_VERSION {
-        return Err(format!(
-            "boot protocol {}.{:02} is older than 2.06",
-            version >> 8,
-            version & 0xFF
-        ));
+        return Err(format!("boot protocol {}.{:02} is older than 2.06", version >> 8, version & 0xFF));
     }
     if image[off::LOADFLAGS] & LOADED_HIGH == 0 {
         return Err("not a bzImage (zImage kernels load low and are not supported)".into());
@@ -97,9 +86,7 @@ pub fn load(
         ));
     }
     let cmdline_max = u32_at(image, off::CMDLINE_SIZE) as usize;
-    if cmdline.len() > cmdline_max
-        || cmdline.len() >= (layout::CMDLINE_MAX - layout::CMDLINE) as usize
-    {
+    if cmdline.len() > cmdline_max || cmdline.len() >= (layout::CMDLINE_MAX - layout::CMDLINE) as usize {
         return Err(format!(
             "command line of {} bytes is longer than the kernel's limit of {cmdline_max}",
             cmdline.len()
@@ -108,9 +95,7 @@ pub fn load(
 
     // boot_params: zeroed, with the setup header copied in.
     let mut bp = vec![0u8; 4096];
-    let hdr_end = (off::JUMP + 2 + image[off::JUMP + 1] as usize)
-        .min(image.len())
-        .min(bp.len());
+    let hdr_end = (off::JUMP + 2 + image[off::JUMP + 1] as usize).min(image.len()).min(bp.len());
     bp[off::SETUP_SECTS..hdr_end].copy_from_slice(&image[off::SETUP_SECTS..hdr_end]);
     bp[off::VID_MODE..off::VID_MODE + 2].copy_from_slice(&0xFFFFu16.to_le_bytes());
     bp[off::TYPE_OF_LOADER] = 0xFF;
@@ -119,12 +104,20 @@ pub fn load(
     if let Some(rd) = initrd {
         let max = (u32_at(image, off::INITRD_ADDR_MAX) as u64).min(ram - 1);
         let size = rd.len() as u64;
-        let addr = (max + 1).checked_sub(size).map(|a| a & !0xFFF).filter(|&a| a >= kernel_end).ok_or_else(|| {
-            format!("no room for a {} KiB initrd above the kernel and below {:#x} with {} MiB of RAM", size >> 10, max + 1, ram >> 20)
-        })?;
+        let addr = (max + 1)
+            .checked_sub(size)
+            .map(|a| a & !0xFFF)
+            .filter(|&a| a >= kernel_end)
+            .ok_or_else(|| {
+                format!(
+                    "no room for a {} KiB initrd above the kernel and below {:#x} with {} MiB of RAM",
+                    size >> 10,
+                    max + 1,
+                    ram >> 20
+                )
+            })?;
         mem.write_phys(addr, rd);
-        bp[off::RAMDISK_IMAGE..off::RAMDISK_IMAGE + 4]
-            .copy_from_slice(&(addr as u32).to_le_bytes());
+        bp[off::RAMDISK_IMAGE..off::RAMDISK_IMAGE + 4].copy_from_slice(&(addr as u32).to_le_bytes());
         bp[off::RAMDISK_SIZE..off::RAMDISK_SIZE + 4].copy_from_slice(&(size as u32).to_le_bytes());
     }
 

@@ -28,22 +28,17 @@ const INFO_MMAP: u32 = 1 << 6;
 const INFO_LOADER_NAME: u32 = 1 << 9;
 
 fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    b.get(o..o + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(o..o + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 /// The offset of a valid Multiboot header, if any.
 pub fn find_header(image: &[u8]) -> Option<usize> {
-    (0..SEARCH.min(image.len()).saturating_sub(11))
-        .step_by(4)
-        .find(|&o| {
-            let (Some(m), Some(f), Some(c)) =
-                (u32_at(image, o), u32_at(image, o + 4), u32_at(image, o + 8))
-            else {
-                return false;
-            };
-            m == MAGIC && m.wrapping_add(f).wrapping_add(c) == 0
-        })
+    (0..SEARCH.min(image.len()).saturating_sub(11)).step_by(4).find(|&o| {
+        let (Some(m), Some(f), Some(c)) = (u32_at(image, o), u32_at(image, o + 4), u32_at(image, o + 8)) else {
+            return false;
+        };
+        m == MAGIC && m.wrapping_add(f).wrapping_add(c) == 0
+    })
 }
 
 /// A module to load: its bytes and its command line.
@@ -53,20 +48,11 @@ pub struct Module<'a> {
 }
 
 /// Load a Multiboot kernel and its modules; set the CPU at its entry.
-pub fn load(
-    cpu: &mut CpuState,
-    mem: &mut GuestMemory,
-    ram: u64,
-    image: &[u8],
-    cmdline: &str,
-    modules: &[Module],
-) -> Result<(), String> {
+pub fn load(cpu: &mut CpuState, mem: &mut GuestMemory, ram: u64, image: &[u8], cmdline: &str, modules: &[Module]) -> Result<(), String> {
     let h = find_header(image).ok_or("no Multiboot header in the first 8 KiB")?;
     let flags = u32_at(image, h + 4).unwrap_or(0);
     if flags & 0xFFFC & !(PAGE_ALIGN | MEMORY_INFO | VIDEO_MODE) != 0 {
-        return Err(format!(
-            "the header requires features this loader lacks (flags {flags:#x})"
-        ));
+        return Err(format!("the header requires features this loader lacks (flags {flags:#x})"));
     }
     let (entry, end) = if flags & AOUT_KLUDGE != 0 {
         load_aout(mem, ram, image, h)?
@@ -89,10 +75,7 @@ pub fn load(
         let start = next;
         let stop = start + m.data.len() as u64;
         if stop > ram {
-            return Err(format!(
-                "module of {} KiB does not fit in RAM",
-                m.data.len() >> 10
-            ));
+            return Err(format!("module of {} KiB does not fit in RAM", m.data.len() >> 10));
         }
         mem.write_phys(start, m.data);
         let s = add_string(&m.cmdline, &mut strings);
@@ -107,11 +90,7 @@ pub fn load(
 
     // Info structure at MULTIBOOT_INFO, mmap at +0x100, modules at +0x400.
     let mut info = [0u32; 22];
-    info[0] = INFO_MEMORY
-        | INFO_CMDLINE
-        | INFO_MMAP
-        | INFO_LOADER_NAME
-        | if modules.is_empty() { 0 } else { INFO_MODS };
+    info[0] = INFO_MEMORY | INFO_CMDLINE | INFO_MMAP | INFO_LOADER_NAME | if modules.is_empty() { 0 } else { INFO_MODS };
     info[1] = (e820::EBDA >> 10) as u32;
     info[2] = ((ram - e820::HIGH) >> 10) as u32;
     info[4] = cmd_at;
@@ -141,15 +120,9 @@ pub fn load(
 }
 
 /// a.out kludge: the header gives the load addresses. Returns (entry, end).
-fn load_aout(
-    mem: &mut GuestMemory,
-    ram: u64,
-    image: &[u8],
-    h: usize,
-) -> Result<(u32, u64), String> {
+fn load_aout(mem: &mut GuestMemory, ram: u64, image: &[u8], h: usize) -> Result<(u32, u64), String> {
     let field = |i: usize| u32_at(image, h + 12 + 4 * i).ok_or("truncated Multiboot header");
-    let (header_addr, load_addr, load_end, bss_end, entry) =
-        (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
+    let (header_addr, load_addr, load_end, bss_end, entry) = (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
     if load_addr > header_addr {
         return Err("load_addr is above header_addr".into());
     }
@@ -159,19 +132,12 @@ fn load_aout(
     let file_end = if load_end == 0 {
         image.len()
     } else {
-        file_start
-            + (load_end
-                .checked_sub(load_addr)
-                .ok_or("load_end_addr below load_addr")?) as usize
+        file_start + (load_end.checked_sub(load_addr).ok_or("load_end_addr below load_addr")?) as usize
     };
-    let data = image
-        .get(file_start..file_end)
-        .ok_or("the load range lies outside the file")?;
+    let data = image.get(file_start..file_end).ok_or("the load range lies outside the file")?;
     let end = (load_addr as u64 + data.len() as u64).max(bss_end as u64);
     if end > ram || (load_addr as u64) < e820::HIGH {
-        return Err(format!(
-            "the kernel's load range {load_addr:#x}-{end:#x} is not in RAM above 1 MiB"
-        ));
+        return Err(format!("the kernel's load range {load_addr:#x}-{end:#x} is not in RAM above 1 MiB"));
     }
     mem.write_phys(load_addr as u64, data);
     if bss_end as u64 > load_addr as u64 + data.len() as u64 {
@@ -213,21 +179,14 @@ fn load_elf(mem: &mut GuestMemory, ram: u64, image: &[u8]) -> Result<(u32, u64),
             u32_at(p + 16)? as usize,
             u32_at(p + 20)? as u64,
         );
-        let data = image
-            .get(offset..offset + filesz)
-            .ok_or("an ELF segment lies outside the file")?;
+        let data = image.get(offset..offset + filesz).ok_or("an ELF segment lies outside the file")?;
         let seg_end = paddr + memsz.max(filesz as u64);
         if seg_end > ram || paddr < e820::HIGH {
-            return Err(format!(
-                "ELF segment {paddr:#x}-{seg_end:#x} is not in RAM above 1 MiB"
-            ));
+            return Err(format!("ELF segment {paddr:#x}-{seg_end:#x} is not in RAM above 1 MiB"));
         }
         mem.write_phys(paddr, data);
         if memsz > filesz as u64 {
-            mem.write_phys(
-                paddr + filesz as u64,
-                &vec![0; (memsz - filesz as u64) as usize],
-            );
+            mem.write_phys(paddr + filesz as u64, &vec![0; (memsz - filesz as u64) as usize]);
         }
         end = end.max(seg_end);
         loaded = true;

@@ -2,56 +2,95 @@
 //!
 //! Register use in generated code: RBX = `&mut CpuState`, R12 = `&mut
 //! Frame`, R13 = guest RAM base, R14 = the data TLB set for the current
-//! privilege. RAX, RCX, RDX, RSI, RDI, R8-R11 are scratch (and clobbered
-//! by helper calls). Guest registers and flags live in `CpuState` at every
-//! instruction boundary.
+//! privilege. The rest are scratch (see `templates` for the conventions within
+//! an instruction). Guest registers and flags live in `CpuState` at every
+//! instruction boundary; EIP is written only where something may look at
+//! it (helper calls, block exits).
+
+mod classify;
+mod templates;
 
 use crate::block::GuestBlock;
 use crate::frame::{off, state};
 use crate::runtime::{self, exec, exit};
+use classify::{AluOp, Kind, Opnd, classify};
 use cpu::interp::insn::Insn;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, dynasm};
+use templates::{Asm, Gen, RAX, RCX, RDX};
 
-type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
-
-/// Where a translated block's code and exits go.
+/// Where a translated block's exits go.
 pub struct Targets {
     /// Address of the `leave` stub.
     pub leave: usize,
 }
 
-/// Translate `block` for address `base`. `insns` are the block's
-/// instructions at their final (stable) addresses, for helper calls.
-pub fn translate(block: &GuestBlock, insns: &[Insn], base: usize, t: &Targets) -> Vec<u8> {
-    let mut a = Asm::new(base);
+/// Chain slots: one machine word each, holding where an exit to a known
+/// EIP jumps. A new slot points at the exit's own miss stub (which returns
+/// to the dispatcher); the dispatcher repoints it at the target block once
+/// that exists in the same page and mode.
+pub struct Slots<'a> {
+    /// Address of slot 0 (the table never moves).
+    pub base: usize,
+    /// Next free slot index.
+    pub next: &'a mut u32,
+    pub cap: u32,
+    /// Each chainable exit of this block: (slot index, target EIP, offset
+    /// of its miss stub in the block's code), filled by `translate`.
+    pub used: Vec<(u32, u32, usize)>,
+}
+
+/// Counts of what a translation contains (for statistics).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Made {
+    pub inline: u32,
+    pub fallback: u32,
+}
+
+/// Translate `block` for address `base` in CPU mode `mode`. `insns` are
+/// the block's instructions at their final (stable) addresses, for helper
+/// calls.
+pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: &Targets, slots: &mut Slots) -> (Vec<u8>, Made) {
+    let mut g = Gen::new(base);
     let n = insns.len() as i32;
-    let budget_exit = a.new_dynamic_label();
-    // Entry: take the block's instructions from the budget, or leave
-    // without running any.
-    dynasm!(a
+    let budget_exit = g.a.new_dynamic_label();
+    dynasm!(g.a
         ; .arch x64
         ; sub QWORD [r12 + off::BUDGET], n
         ; jl =>budget_exit
     );
+    let mut made = Made::default();
     let mut outs: Vec<(DynamicLabel, i32)> = Vec::new();
+    let mut ended = false;
     for (k, insn) in insns.iter().enumerate() {
-        let next = block.insns[k].1.next_ip32();
-        let out = a.new_dynamic_label();
+        let ins = &block.insns[k].1;
+        let (start, next) = (ins.ip32(), ins.next_ip32());
+        let out = g.a.new_dynamic_label();
         outs.push((out, k as i32));
-        fallback(&mut a, insn, next, out);
+        let kind = classify(ins, insn, mode);
+        let last = k + 1 == insns.len();
+        match kind {
+            Kind::Fallback => {
+                made.fallback += 1;
+                fallback(&mut g.a, insn, next, out);
+            }
+            _ => {
+                made.inline += 1;
+                if inline(&mut g, kind, insn, start, next, out, n, t, block.eip, slots) {
+                    ended = true;
+                    debug_assert!(last);
+                }
+            }
+        }
     }
-    // Fell off the end of the block: all retired, EIP is set.
-    dynasm!(a
-        ; .arch x64
-        ; add QWORD [r12 + off::RETIRED], n
-        ; mov eax, exit::CONTINUE as i32
-        ; jmp extern t.leave
-    );
-    // An instruction ended the block early: EAX = FAULTED (k retired) or
-    // END (k + 1 retired). The budget taken at entry is returned for the
-    // instructions that did not run.
+    if !ended {
+        let last = block.insns.last().map(|(_, i)| i.next_ip32()).unwrap_or(block.eip);
+        exit_chained(&mut g.a, block.eip, last, n, t, slots);
+    }
+    // Early exits: EAX = FAULTED (k retired, EIP set by the fault) or END
+    // (k + 1 retired, EIP set). The budget taken at entry is returned for
+    // the instructions that did not run.
     for (label, k) in outs {
-        dynasm!(a
+        dynasm!(g.a
             ; .arch x64
             ; =>label
             ; mov ecx, eax
@@ -65,14 +104,58 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], base: usize, t: &Targets) -
             ; jmp extern t.leave
         );
     }
-    dynasm!(a
+    // Out of budget: nothing ran. EIP may be stale when this block was
+    // reached through a chain, so it is set here.
+    dynasm!(g.a
         ; .arch x64
         ; =>budget_exit
         ; add QWORD [r12 + off::BUDGET], n
+        ; mov DWORD [rbx + state::EIP], block.eip as i32
         ; mov eax, exit::BUDGET as i32
         ; jmp extern t.leave
     );
-    a.finalize().unwrap_or_default()
+    g.emit_slow_paths();
+    (g.a.finalize().unwrap_or_default(), made)
+}
+
+/// Leave the block after all `n` instructions, continuing at `eip`.
+fn exit_to(a: &mut Asm, eip: u32, n: i32, t: &Targets) {
+    dynasm!(a
+        ; .arch x64
+        ; mov DWORD [rbx + state::EIP], eip as i32
+        ; add QWORD [r12 + off::RETIRED], n
+        ; mov eax, exit::CONTINUE as i32
+        ; jmp extern t.leave
+    );
+}
+
+/// Leave after all `n` instructions for the known EIP `target`: through a
+/// chain slot when the target is in the same linear page as the block
+/// (so the same physical page and the same invalidation fate), else to
+/// the dispatcher.
+fn exit_chained(a: &mut Asm, block_eip: u32, target: u32, n: i32, t: &Targets, slots: &mut Slots) {
+    if target >> 12 != block_eip >> 12 || *slots.next >= slots.cap {
+        exit_to(a, target, n, t);
+        return;
+    }
+    let slot = *slots.next;
+    *slots.next += 1;
+    let addr = slots.base + 8 * slot as usize;
+    dynasm!(a
+        ; .arch x64
+        ; add QWORD [r12 + off::RETIRED], n
+        ; mov rax, QWORD addr as i64
+        ; jmp QWORD [rax]
+    );
+    // The miss stub, the slot's first target: the code right after the jump.
+    slots.used.push((slot, target, a.offset().0));
+    dynasm!(a
+        ; .arch x64
+        ; mov DWORD [rbx + state::EIP], target as i32
+        ; mov DWORD [r12 + off::LAST_SLOT], slot as i32
+        ; mov eax, exit::CONTINUE as i32
+        ; jmp extern t.leave
+    );
 }
 
 /// An instruction executed by the interpreter's handler.
@@ -88,4 +171,214 @@ fn fallback(a: &mut Asm, insn: &Insn, next: u32, out: DynamicLabel) {
         ; cmp eax, exec::NEXT as i32
         ; jne =>out
     );
+}
+
+/// After an instruction that stored to memory: if the store hit a page
+/// holding code, end the block after this instruction.
+fn check_end(a: &mut Asm, next: u32, out: DynamicLabel) {
+    dynasm!(a
+        ; .arch x64
+        ; cmp DWORD [r12 + off::END], 0
+        ; je >go_on
+        ; mov DWORD [r12 + off::END], 0
+        ; mov DWORD [rbx + state::EIP], next as i32
+        ; mov eax, exec::END as i32
+        ; jmp =>out
+        ; go_on:
+    );
+}
+
+/// Emit `kind` inline. Returns true when the instruction ended the block
+/// (a control transfer that emitted its own exits).
+#[allow(clippy::too_many_arguments)]
+fn inline(
+    g: &mut Gen,
+    kind: Kind,
+    i: &Insn,
+    start: u32,
+    next: u32,
+    out: DynamicLabel,
+    n: i32,
+    t: &Targets,
+    block_eip: u32,
+    slots: &mut Slots,
+) -> bool {
+    let has_mem = |o: Opnd| o == Opnd::Mem;
+    match kind {
+        Kind::Mov { w, dst, src } => {
+            if has_mem(dst) || has_mem(src) {
+                g.ea(i);
+            }
+            g.read(w, src, RCX, false, start, out);
+            g.write(w, dst, RCX, start, out);
+            if has_mem(dst) {
+                check_end(&mut g.a, next, out);
+            }
+        }
+        Kind::Alu { op, w, dst, src } => {
+            if has_mem(dst) || has_mem(src) {
+                g.ea(i);
+            }
+            let writes = !matches!(op, AluOp::Cmp | AluOp::Test);
+            g.read(w, dst, RAX, writes && has_mem(dst), start, out);
+            g.read(w, src, RCX, false, start, out);
+            g.alu(op, w);
+            if writes {
+                g.write(w, dst, RDX, start, out);
+                if has_mem(dst) {
+                    check_end(&mut g.a, next, out);
+                }
+            }
+        }
+        Kind::IncDec { w, dst, dec } => {
+            if has_mem(dst) {
+                g.ea(i);
+            }
+            g.read(w, dst, RAX, has_mem(dst), start, out);
+            g.incdec(w, dec);
+            g.write(w, dst, RDX, start, out);
+            if has_mem(dst) {
+                check_end(&mut g.a, next, out);
+            }
+        }
+        Kind::Neg { w, dst } => {
+            if has_mem(dst) {
+                g.ea(i);
+            }
+            g.read(w, dst, RCX, has_mem(dst), start, out);
+            dynasm!(g.a ; .arch x64 ; xor eax, eax ; mov edx, eax ; sub edx, ecx);
+            templates::mask_edx(&mut g.a, w);
+            g.flags_sub(w);
+            g.write(w, dst, RDX, start, out);
+            if has_mem(dst) {
+                check_end(&mut g.a, next, out);
+            }
+        }
+        Kind::Not { w, dst } => {
+            if has_mem(dst) {
+                g.ea(i);
+            }
+            g.read(w, dst, RDX, has_mem(dst), start, out);
+            dynasm!(g.a ; .arch x64 ; not edx);
+            templates::mask_edx(&mut g.a, w);
+            g.write(w, dst, RDX, start, out);
+            if has_mem(dst) {
+                check_end(&mut g.a, next, out);
+            }
+        }
+        Kind::Lea { w, dst } => {
+            g.ea(i);
+            g.st_reg(w, dst, 6);
+        }
+        Kind::Movx { dw, sw, signed, dst, src } => {
+            if has_mem(src) {
+                g.ea(i);
+            }
+            g.read(sw, src, RCX, false, start, out);
+            if signed {
+                match sw {
+                    1 => dynasm!(g.a ; .arch x64 ; movsx ecx, cl),
+                    _ => dynasm!(g.a ; .arch x64 ; movsx ecx, cx),
+                }
+            }
+            g.st_reg(dw, dst, RCX);
+        }
+        Kind::Shift { op, w, dst, count } => {
+            if has_mem(dst) {
+                g.ea(i);
+            }
+            g.read(w, dst, RAX, has_mem(dst), start, out);
+            g.shift(op, w, count);
+            g.write(w, dst, RDX, start, out);
+            if has_mem(dst) {
+                check_end(&mut g.a, next, out);
+            }
+        }
+        Kind::Setcc { cc, dst } => {
+            if has_mem(dst) {
+                g.ea(i);
+            }
+            g.eval_cond(cc);
+            dynasm!(g.a ; .arch x64 ; mov ecx, r10d);
+            g.write(1, dst, RCX, start, out);
+            if has_mem(dst) {
+                check_end(&mut g.a, next, out);
+            }
+        }
+        Kind::Cmov { cc, w, dst, src } => {
+            if has_mem(src) {
+                g.ea(i);
+            }
+            // The source is read (and may fault) whatever the condition.
+            g.read(w, src, RCX, false, start, out);
+            g.eval_cond(cc);
+            dynasm!(g.a ; .arch x64 ; test r10d, r10d ; jz >skip);
+            g.st_reg(w, dst, RCX);
+            dynasm!(g.a ; .arch x64 ; skip:);
+        }
+        Kind::Push { src } => {
+            if has_mem(src) {
+                g.ea(i);
+            }
+            g.read(4, src, RCX, false, start, out);
+            dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)] ; sub esi, 4);
+            g.store(4, RCX, start, out);
+            dynasm!(g.a ; .arch x64 ; mov [rbx + state::gpr(4)], esi);
+            check_end(&mut g.a, next, out);
+        }
+        Kind::Pop { dst } => {
+            dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)]);
+            g.load(4, RCX as u8, false, start, out);
+            dynasm!(g.a ; .arch x64 ; add DWORD [rbx + state::gpr(4)], 4);
+            g.st_reg(4, dst, RCX);
+        }
+        Kind::Nop => {}
+        Kind::Jmp { target } => {
+            exit_chained(&mut g.a, block_eip, target, n, t, slots);
+            return true;
+        }
+        Kind::Jcc { cc, target } => {
+            g.eval_cond(cc);
+            let taken = g.a.new_dynamic_label();
+            dynasm!(g.a ; .arch x64 ; test r10d, r10d ; jnz =>taken);
+            exit_chained(&mut g.a, block_eip, next, n, t, slots);
+            dynasm!(g.a ; .arch x64 ; =>taken);
+            exit_chained(&mut g.a, block_eip, target, n, t, slots);
+            return true;
+        }
+        Kind::Call { target } => {
+            dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)] ; sub esi, 4 ; mov ecx, next as i32);
+            g.store(4, RCX, start, out);
+            dynasm!(g.a ; .arch x64 ; mov [rbx + state::gpr(4)], esi);
+            // A store into code: leave to the dispatcher (not through a
+            // chain) so it sees the invalidation first.
+            dynasm!(g.a
+                ; .arch x64
+                ; cmp DWORD [r12 + off::END], 0
+                ; je >chain
+                ; mov DWORD [r12 + off::END], 0
+            );
+            exit_to(&mut g.a, target, n, t);
+            dynasm!(g.a ; .arch x64 ; chain:);
+            exit_chained(&mut g.a, block_eip, target, n, t, slots);
+            return true;
+        }
+        Kind::Ret { imm } => {
+            dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)]);
+            g.load(4, RCX, false, start, out);
+            dynasm!(g.a
+                ; .arch x64
+                ; add esi, 4 + imm as i32
+                ; mov [rbx + state::gpr(4)], esi
+                ; mov [rbx + state::EIP], ecx
+                ; add QWORD [r12 + off::RETIRED], n
+                ; mov eax, exit::CONTINUE as i32
+                ; jmp extern t.leave
+            );
+            return true;
+        }
+        Kind::Fallback => unreachable!("fallback handled by the caller"),
+    }
+    let _ = RDX;
+    false
 }

@@ -137,9 +137,7 @@ pub fn setup(mem: &mut GuestMemory, code: &[u8]) -> CpuState {
     s.eip = CODE;
     s.set_eflags(2);
     // Page directory: 4 MiB identity pages, present, writable, accessed, dirty.
-    let pd: Vec<u8> = (0..1024u32)
-        .flat_map(|i| ((i << 22) | 0xE3).to_le_bytes())
-        .collect();
+    let pd: Vec<u8> = (0..1024u32).flat_map(|i| ((i << 22) | 0xE3).to_le_bytes()).collect();
     mem.write_phys(PDIR as u64, &pd);
     mem.write_phys(CODE as u64, code);
     s
@@ -147,9 +145,7 @@ pub fn setup(mem: &mut GuestMemory, code: &[u8]) -> CpuState {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     if a.what == "boot" {
-        let assets = std::path::PathBuf::from(
-            std::env::var_os("RINGVISOR_ASSETS").unwrap_or_else(|| "target/guest-assets".into()),
-        );
+        let assets = std::path::PathBuf::from(std::env::var_os("RINGVISOR_ASSETS").unwrap_or_else(|| "target/guest-assets".into()));
         let kernel = a.kernel.unwrap_or_else(|| assets.join("vmlinuz"));
         let initrd = a.initrd.unwrap_or_else(|| assets.join("initramfs.cpio.gz"));
         return boot(a.engine, kernel, initrd, a.append, &a.ready, a.idle);
@@ -157,10 +153,21 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let code = program(a.rounds).map_err(|e| anyhow!("assembling the benchmark: {e}"))?;
     let mut mem = GuestMemory::new(16 << 20)?;
     let mut s = setup(&mut mem, &code);
-    let mut engine: Box<dyn Engine> = match a.engine {
-        exec::Choice::Interpreter => Box::new(Interpreter::new()),
-        exec::Choice::Recompiler => Box::new(recompiler::Recompiler::new(1)?),
-        exec::Choice::Auto => Box::new(recompiler::Recompiler::new(exec::AUTO_THRESHOLD)?),
+    let mut recomp;
+    let mut interp;
+    let engine: &mut dyn Engine = match a.engine {
+        exec::Choice::Interpreter => {
+            interp = Interpreter::new();
+            &mut interp
+        }
+        exec::Choice::Recompiler => {
+            recomp = recompiler::Recompiler::new(1)?;
+            &mut recomp
+        }
+        exec::Choice::Auto => {
+            recomp = recompiler::Recompiler::new(exec::AUTO_THRESHOLD)?;
+            &mut recomp
+        }
     };
     let mut bus = NullBus::default();
     let t = Instant::now();
@@ -184,6 +191,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
         n as f64 / secs / 1e6,
         a.rounds
     );
+    let report = engine.stats_report();
+    if !report.is_empty() {
+        println!("  {report}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -205,10 +216,7 @@ impl std::io::Write for Capture {
 
 impl Capture {
     fn contains(&self, needle: &str) -> bool {
-        self.0
-            .lock()
-            .map(|v| String::from_utf8_lossy(&v).contains(needle))
-            .unwrap_or(false)
+        self.0.lock().map(|v| String::from_utf8_lossy(&v).contains(needle)).unwrap_or(false)
     }
 }
 
@@ -261,9 +269,7 @@ pub fn boot(
         match m.run(Some(std::time::Duration::from_millis(100))) {
             machine::Outcome::Timeout => {}
             other => {
-                return Err(anyhow!(
-                    "the guest stopped before the ready line: {other:?}"
-                ));
+                return Err(anyhow!("the guest stopped before the ready line: {other:?}"));
             }
         }
     }

@@ -76,17 +76,12 @@ impl Cpio {
 }
 
 pub fn run(a: Args) -> Result<std::process::ExitCode> {
-    let busybox = std::fs::read(&a.busybox)
-        .with_context(|| format!("cannot read busybox {}", a.busybox.display()))?;
+    let busybox = std::fs::read(&a.busybox).with_context(|| format!("cannot read busybox {}", a.busybox.display()))?;
     if busybox.get(0..4) != Some(b"\x7FELF") {
         anyhow::bail!("{} is not an ELF executable", a.busybox.display());
     }
-    let init = std::fs::read(&a.init)
-        .with_context(|| format!("cannot read init script {}", a.init.display()))?;
-    let mut c = Cpio {
-        out: Vec::new(),
-        ino: 0,
-    };
+    let init = std::fs::read(&a.init).with_context(|| format!("cannot read init script {}", a.init.display()))?;
+    let mut c = Cpio { out: Vec::new(), ino: 0 };
     for d in [
         "bin",
         "sbin",
@@ -112,9 +107,7 @@ pub fn run(a: Args) -> Result<std::process::ExitCode> {
     c.symlink("bin/sh", "busybox");
     c.file("init", 0o755, &init);
     for spec in &a.add {
-        let (src, dst) = spec
-            .split_once(':')
-            .with_context(|| format!("--add '{spec}' is not SRC:DST"))?;
+        let (src, dst) = spec.split_once(':').with_context(|| format!("--add '{spec}' is not SRC:DST"))?;
         let data = std::fs::read(src).with_context(|| format!("cannot read {src}"))?;
         let dst = dst.trim_start_matches('/');
         // Parent directories (duplicates are harmless in newc).
@@ -125,8 +118,7 @@ pub fn run(a: Args) -> Result<std::process::ExitCode> {
         c.file(dst, 0o644, &data);
     }
     c.entry("TRAILER!!!", 0, (0, 0), &[]);
-    let f = std::fs::File::create(&a.output)
-        .with_context(|| format!("cannot create {}", a.output.display()))?;
+    let f = std::fs::File::create(&a.output).with_context(|| format!("cannot create {}", a.output.display()))?;
     let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
     gz.write_all(&c.out)?;
     gz.finish()?;

@@ -102,11 +102,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         serial: console::open(&a.serial, serial_input)?,
         debugcon: console::open(&a.debugcon, None)?,
         post_log: match &a.post_log {
-            Some(p) => {
-                Some(Box::new(std::fs::File::create(p).map_err(|e| {
-                    anyhow::anyhow!("cannot create {}: {e}", p.display())
-                })?))
-            }
+            Some(p) => Some(Box::new(
+                std::fs::File::create(p).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?,
+            )),
             None => None,
         },
         input: Some(rx),

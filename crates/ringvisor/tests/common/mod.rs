@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 pub fn assets() -> PathBuf {
     std::env::var_os("RINGVISOR_ASSETS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/guest-assets")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/guest-assets"))
 }
 
 /// Path of an asset, failing clearly when the script has not run.
@@ -127,14 +125,8 @@ impl Guest {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
                 Ok(b) => self.log.push_str(&String::from_utf8_lossy(&b)),
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "timed out waiting for {needle:?}; console so far:\n{}",
-                    self.log
-                ),
-                Err(RecvTimeoutError::Disconnected) => panic!(
-                    "ringvisor exited while waiting for {needle:?}; console:\n{}",
-                    self.log
-                ),
+                Err(RecvTimeoutError::Timeout) => panic!("timed out waiting for {needle:?}; console so far:\n{}", self.log),
+                Err(RecvTimeoutError::Disconnected) => panic!("ringvisor exited while waiting for {needle:?}; console:\n{}", self.log),
             }
         }
     }

@@ -1,0 +1,688 @@
+//! Host code templates for the inline translations.
+//!
+//! Conventions inside one guest instruction: ESI holds the linear address
+//! of the memory operand, EAX the destination operand's value, ECX the
+//! source's, EDX the result; R8-R11 are temporaries. Memory accesses keep
+//! every register but their destination intact even on their slow paths,
+//! so a template may hold values across them. Guest state is written
+//! only after the last access that can fault, so a fault leaves the state
+//! of the instruction's start.
+
+use super::classify::{AluOp, Opnd, ShiftOp, Width};
+use crate::frame::{state, tlb};
+use crate::runtime::{self, exec};
+use cpu::interp::insn::Insn;
+use cpu::state::reg;
+use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, dynasm};
+
+pub type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
+
+/// Host registers by number.
+pub const RAX: u8 = 0;
+pub const RCX: u8 = 1;
+pub const RDX: u8 = 2;
+
+/// A memory access whose slow path is emitted after the block body.
+pub struct Slow {
+    pub entry: DynamicLabel,
+    pub back: DynamicLabel,
+    /// Where a fault goes (the instruction's early exit).
+    pub fault: DynamicLabel,
+    /// EIP of the instruction (a fault is reported there).
+    pub start: u32,
+    pub size: u8,
+    pub kind: SlowKind,
+}
+
+pub enum SlowKind {
+    /// Load into host register `dst` (RAX, RCX or RDX).
+    Load { dst: u8, for_write: bool },
+    /// Store host register `src`'s value.
+    Store { src: u8 },
+}
+
+/// Emits code for one block.
+pub struct Gen {
+    pub a: Asm,
+    pub slow: Vec<Slow>,
+}
+
+impl Gen {
+    pub fn new(base: usize) -> Self {
+        Self {
+            a: Asm::new(base),
+            slow: Vec::new(),
+        }
+    }
+
+    // ---- guest registers -------------------------------------------
+
+    /// Load guest register `n` of width `w` into host `h`, zero-extended.
+    pub fn ld_reg(&mut self, w: Width, n: u8, h: u8) {
+        let a = &mut self.a;
+        match w {
+            4 => dynasm!(a ; .arch x64 ; mov Rd(h), [rbx + state::gpr(n)]),
+            2 => dynasm!(a ; .arch x64 ; movzx Rd(h), WORD [rbx + state::gpr(n)]),
+            _ => {
+                let at = if n < 4 { state::gpr(n) } else { state::gpr(n - 4) + 1 };
+                dynasm!(a ; .arch x64 ; movzx Rd(h), BYTE [rbx + at])
+            }
+        }
+    }
+
+    /// Store host `h` into guest register `n` of width `w`.
+    pub fn st_reg(&mut self, w: Width, n: u8, h: u8) {
+        let a = &mut self.a;
+        match w {
+            4 => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(n)], Rd(h)),
+            2 => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(n)], Rw(h)),
+            _ => {
+                let at = if n < 4 { state::gpr(n) } else { state::gpr(n - 4) + 1 };
+                dynasm!(a ; .arch x64 ; mov [rbx + at], Rb(h))
+            }
+        }
+    }
+
+    /// ESI = effective address of the memory operand (flat: also linear).
+    pub fn ea(&mut self, i: &Insn) {
+        let a = &mut self.a;
+        if i.base as usize == reg::ZERO {
+            dynasm!(a ; .arch x64 ; mov esi, i.disp as i32);
+        } else {
+            dynasm!(a ; .arch x64 ; mov esi, [rbx + state::gpr(i.base)]);
+            if i.disp != 0 {
+                dynasm!(a ; .arch x64 ; add esi, i.disp as i32);
+            }
+        }
+        if i.index as usize != reg::ZERO {
+            dynasm!(a ; .arch x64 ; mov r10d, [rbx + state::gpr(i.index)]);
+            if i.scale != 0 {
+                dynasm!(a ; .arch x64 ; shl r10d, i.scale as i8);
+            }
+            dynasm!(a ; .arch x64 ; add esi, r10d);
+        }
+        if i.amask != 0xFFFF_FFFF {
+            dynasm!(a ; .arch x64 ; and esi, i.amask as i32);
+        }
+    }
+
+    // ---- memory ------------------------------------------------------
+
+    /// Load `size` bytes at linear ESI into host `dst` (zero-extended);
+    /// `for_write` also requires write access (read-modify-write).
+    pub fn load(&mut self, size: u8, dst: u8, for_write: bool, start: u32, fault: DynamicLabel) {
+        let entry = self.a.new_dynamic_label();
+        let back = self.a.new_dynamic_label();
+        let tag = if for_write { tlb::WRITE_TAG } else { tlb::READ_TAG };
+        let ram = if for_write { tlb::RAM_WRITE } else { tlb::RAM_READ };
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; mov r10d, esi
+            ; shr r10d, 12
+            ; and r10d, (tlb::SETS - 1) as i32
+            ; shl r10d, tlb::SHIFT as i8
+            ; add r10, r14
+            ; mov r11d, esi
+            ; and r11d, 0xFFFF_F000u32 as i32
+            ; cmp r11d, [r10 + tag]
+            ; jne =>entry
+        );
+        if for_write {
+            // Reads of a write-tagged page go to the same RAM only if the
+            // read tag agrees (PAM can split them).
+            dynasm!(a
+                ; .arch x64
+                ; cmp r11d, [r10 + tlb::READ_TAG]
+                ; jne =>entry
+                ; mov r11d, [r10 + tlb::RAM_READ]
+                ; cmp r11d, [r10 + tlb::RAM_WRITE]
+                ; jne =>entry
+            );
+        }
+        if size > 1 {
+            dynasm!(a
+                ; .arch x64
+                ; mov r11d, esi
+                ; and r11d, 0xFFF
+                ; cmp r11d, 0x1000 - size as i32
+                ; ja =>entry
+            );
+        }
+        dynasm!(a
+            ; .arch x64
+            ; mov r10d, [r10 + ram]
+            ; mov r11d, esi
+            ; and r11d, 0xFFF
+            ; add r10, r11
+        );
+        match size {
+            4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r13 + r10]),
+            2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r13 + r10]),
+            _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r13 + r10]),
+        }
+        dynasm!(a ; .arch x64 ; =>back);
+        self.slow.push(Slow {
+            entry,
+            back,
+            fault,
+            start,
+            size,
+            kind: SlowKind::Load { dst, for_write },
+        });
+    }
+
+    /// Store host `src`'s low `size` bytes at linear ESI.
+    pub fn store(&mut self, size: u8, src: u8, start: u32, fault: DynamicLabel) {
+        let entry = self.a.new_dynamic_label();
+        let back = self.a.new_dynamic_label();
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; mov r10d, esi
+            ; shr r10d, 12
+            ; and r10d, (tlb::SETS - 1) as i32
+            ; shl r10d, tlb::SHIFT as i8
+            ; add r10, r14
+            ; mov r11d, esi
+            ; and r11d, 0xFFFF_F000u32 as i32
+            ; cmp r11d, [r10 + tlb::WRITE_TAG]
+            ; jne =>entry
+        );
+        if size > 1 {
+            dynasm!(a
+                ; .arch x64
+                ; mov r11d, esi
+                ; and r11d, 0xFFF
+                ; cmp r11d, 0x1000 - size as i32
+                ; ja =>entry
+            );
+        }
+        dynasm!(a
+            ; .arch x64
+            ; mov r10d, [r10 + tlb::RAM_WRITE]
+            ; mov r11d, esi
+            ; and r11d, 0xFFF
+            ; add r10, r11
+        );
+        match size {
+            4 => dynasm!(a ; .arch x64 ; mov [r13 + r10], Rd(src)),
+            2 => dynasm!(a ; .arch x64 ; mov [r13 + r10], Rw(src)),
+            _ => dynasm!(a ; .arch x64 ; mov [r13 + r10], Rb(src)),
+        }
+        dynasm!(a ; .arch x64 ; =>back);
+        self.slow.push(Slow {
+            entry,
+            back,
+            fault,
+            start,
+            size,
+            kind: SlowKind::Store { src },
+        });
+    }
+
+    /// Emit the slow paths collected for the block. All scratch registers
+    /// are saved around the helper call; a load's result replaces its
+    /// destination's saved value.
+    pub fn emit_slow_paths(&mut self) {
+        let slow = std::mem::take(&mut self.slow);
+        let load_fn = runtime::rt_load as *const () as i64;
+        let store_fn = runtime::rt_store as *const () as i64;
+        for s in slow {
+            let a = &mut self.a;
+            dynasm!(a
+                ; .arch x64
+                ; =>s.entry
+                ; mov DWORD [rbx + state::EIP], s.start as i32
+                ; push rax
+                ; push rcx
+                ; push rdx
+                ; push rsi
+                ; push rdi
+                ; push r8
+                ; push r9
+                ; push r10
+                ; push r11
+                ; sub rsp, 8
+            );
+            // Stack slots of the saved registers, from RSP.
+            let slot = |h: u8| -> i32 {
+                match h {
+                    RAX => 72,
+                    RCX => 64,
+                    _ => 56,
+                }
+            };
+            match s.kind {
+                SlowKind::Load { dst, for_write } => {
+                    dynasm!(a
+                        ; .arch x64
+                        ; mov rdi, r12
+                        // ESI already holds the linear address.
+                        ; mov edx, s.size as i32
+                        ; mov ecx, for_write as i32
+                        ; mov rax, QWORD load_fn
+                        ; call rax
+                        ; bt rax, 32
+                        ; jc >fault
+                        ; mov [rsp + slot(dst)], rax
+                        ; add rsp, 8
+                        ; pop r11
+                        ; pop r10
+                        ; pop r9
+                        ; pop r8
+                        ; pop rdi
+                        ; pop rsi
+                        ; pop rdx
+                        ; pop rcx
+                        ; pop rax
+                        ; jmp =>s.back
+                        ; fault:
+                        ; add rsp, 80
+                        ; mov eax, exec::FAULTED as i32
+                        ; jmp =>s.fault
+                    );
+                }
+                SlowKind::Store { src } => {
+                    dynasm!(a
+                        ; .arch x64
+                        ; mov edx, Rd(src)
+                        ; mov rdi, r12
+                        ; mov ecx, s.size as i32
+                        ; mov rax, QWORD store_fn
+                        ; call rax
+                        ; test eax, eax
+                        ; jnz >fault
+                        ; add rsp, 8
+                        ; pop r11
+                        ; pop r10
+                        ; pop r9
+                        ; pop r8
+                        ; pop rdi
+                        ; pop rsi
+                        ; pop rdx
+                        ; pop rcx
+                        ; pop rax
+                        ; jmp =>s.back
+                        ; fault:
+                        ; add rsp, 80
+                        ; mov eax, exec::FAULTED as i32
+                        ; jmp =>s.fault
+                    );
+                }
+            }
+        }
+    }
+
+    // ---- operands ----------------------------------------------------
+
+    /// Read operand `o` (width `w`) into host `h`; the memory operand
+    /// address must be in ESI already.
+    pub fn read(&mut self, w: Width, o: Opnd, h: u8, rmw: bool, start: u32, fault: DynamicLabel) {
+        match o {
+            Opnd::Reg(n) => self.ld_reg(w, n, h),
+            Opnd::Mem => self.load(w, h, rmw, start, fault),
+            Opnd::Imm(v) => {
+                let v = mask(w, v);
+                let a = &mut self.a;
+                dynasm!(a ; .arch x64 ; mov Rd(h), v as i32)
+            }
+        }
+    }
+
+    /// Write host `h` to operand `o` (register or memory at ESI).
+    pub fn write(&mut self, w: Width, o: Opnd, h: u8, start: u32, fault: DynamicLabel) {
+        match o {
+            Opnd::Reg(n) => self.st_reg(w, n, h),
+            Opnd::Mem => self.store(w, h, start, fault),
+            Opnd::Imm(_) => {}
+        }
+    }
+
+    // ---- flags -------------------------------------------------------
+
+    /// Lazy flags of a logic result in EDX.
+    pub fn flags_logic(&mut self, w: Width) {
+        self.store_result(w);
+        let a = &mut self.a;
+        dynasm!(a ; .arch x64 ; mov DWORD [rbx + state::AUX], 0);
+    }
+
+    /// RESULT = sign-extended EDX.
+    fn store_result(&mut self, w: Width) {
+        let a = &mut self.a;
+        match w {
+            4 => dynasm!(a ; .arch x64 ; mov [rbx + state::RESULT], edx),
+            2 => dynasm!(a ; .arch x64 ; movsx r8d, dx ; mov [rbx + state::RESULT], r8d),
+            _ => dynasm!(a ; .arch x64 ; movsx r8d, dl ; mov [rbx + state::RESULT], r8d),
+        }
+    }
+
+    /// AUX from the carry (or borrow) vector in R9D.
+    fn store_aux_from_carries(&mut self, w: Width) {
+        let a = &mut self.a;
+        let shift = 32 - 8 * w as i8;
+        dynasm!(a ; .arch x64 ; mov r10d, r9d);
+        if shift != 0 {
+            dynasm!(a ; .arch x64 ; shl r10d, shift);
+        }
+        dynasm!(a
+            ; .arch x64
+            ; and r10d, 0xC000_0000u32 as i32
+            ; and r9d, 8
+            ; or r9d, r10d
+            ; mov [rbx + state::AUX], r9d
+        );
+    }
+
+    /// Lazy flags of EDX = EAX + ECX (+ carry).
+    pub fn flags_add(&mut self, w: Width) {
+        self.store_result(w);
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; mov r9d, eax
+            ; and r9d, ecx
+            ; mov r10d, eax
+            ; or r10d, ecx
+            ; mov r11d, edx
+            ; not r11d
+            ; and r10d, r11d
+            ; or r9d, r10d
+        );
+        self.store_aux_from_carries(w);
+    }
+
+    /// Lazy flags of EDX = EAX - ECX (- borrow).
+    pub fn flags_sub(&mut self, w: Width) {
+        self.store_result(w);
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; mov r9d, eax
+            ; not r9d
+            ; mov r10d, r9d
+            ; and r9d, ecx
+            ; or r10d, ecx
+            ; and r10d, edx
+            ; or r9d, r10d
+        );
+        self.store_aux_from_carries(w);
+    }
+
+    /// R10D = 1 when base condition `cc & !1` holds in the lazy flags
+    /// (the caller tests the odd codes by inverting).
+    pub fn eval_cond(&mut self, cc: u8) {
+        let a = &mut self.a;
+        match cc >> 1 {
+            // OF = AUX[31] ^ AUX[30]
+            0 => dynasm!(a
+                ; .arch x64
+                ; mov r10d, [rbx + state::AUX]
+                ; mov r11d, r10d
+                ; add r11d, r11d
+                ; xor r10d, r11d
+                ; shr r10d, 31
+            ),
+            // CF = AUX[31]
+            1 => dynasm!(a ; .arch x64 ; mov r10d, [rbx + state::AUX] ; shr r10d, 31),
+            // ZF = RESULT == 0
+            2 => dynasm!(a ; .arch x64 ; xor r10d, r10d ; cmp DWORD [rbx + state::RESULT], 0 ; sete r10b),
+            // CF | ZF
+            3 => dynasm!(a
+                ; .arch x64
+                ; mov r10d, [rbx + state::AUX]
+                ; shr r10d, 31
+                ; xor r11d, r11d
+                ; cmp DWORD [rbx + state::RESULT], 0
+                ; sete r11b
+                ; or r10d, r11d
+            ),
+            // SF = RESULT[31] ^ AUX[0]
+            4 => dynasm!(a
+                ; .arch x64
+                ; mov r10d, [rbx + state::RESULT]
+                ; shr r10d, 31
+                ; mov r11d, [rbx + state::AUX]
+                ; and r11d, 1
+                ; xor r10d, r11d
+            ),
+            // PF = even parity of (RESULT ^ AUX >> 8) & 0xFF
+            5 => dynasm!(a
+                ; .arch x64
+                ; mov r10d, [rbx + state::RESULT]
+                ; mov r11d, [rbx + state::AUX]
+                ; shr r11d, 8
+                ; xor r10d, r11d
+                ; test r10b, r10b
+                ; mov r10d, 0
+                ; setp r10b
+            ),
+            // SF != OF
+            6 => {
+                dynasm!(a
+                    ; .arch x64
+                    ; mov r10d, [rbx + state::AUX]
+                    ; mov r11d, r10d
+                    ; add r11d, r11d
+                    ; xor r10d, r11d
+                    ; shr r10d, 31
+                    ; mov r11d, [rbx + state::RESULT]
+                    ; shr r11d, 31
+                    ; xor r10d, r11d
+                    ; mov r11d, [rbx + state::AUX]
+                    ; and r11d, 1
+                    ; xor r10d, r11d
+                );
+            }
+            // ZF | (SF != OF)
+            _ => {
+                dynasm!(a
+                    ; .arch x64
+                    ; mov r10d, [rbx + state::AUX]
+                    ; mov r11d, r10d
+                    ; add r11d, r11d
+                    ; xor r10d, r11d
+                    ; shr r10d, 31
+                    ; mov r11d, [rbx + state::RESULT]
+                    ; shr r11d, 31
+                    ; xor r10d, r11d
+                    ; mov r11d, [rbx + state::AUX]
+                    ; and r11d, 1
+                    ; xor r10d, r11d
+                    ; xor r11d, r11d
+                    ; cmp DWORD [rbx + state::RESULT], 0
+                    ; sete r11b
+                    ; or r10d, r11d
+                );
+            }
+        }
+        if cc & 1 != 0 {
+            dynasm!(a ; .arch x64 ; xor r10d, 1);
+        }
+    }
+
+    // ---- instruction templates --------------------------------------
+
+    /// ALU operation `op` on EAX (dst) and ECX (src) into EDX, with flags.
+    pub fn alu(&mut self, op: AluOp, w: Width) {
+        let a = &mut self.a;
+        match op {
+            AluOp::Add => {
+                dynasm!(a ; .arch x64 ; lea edx, [rax + rcx]);
+                mask_edx(a, w);
+                self.flags_add(w);
+            }
+            AluOp::Adc => {
+                dynasm!(a
+                    ; .arch x64
+                    ; mov edx, [rbx + state::AUX]
+                    ; shr edx, 31
+                    ; add edx, eax
+                    ; add edx, ecx
+                );
+                mask_edx(a, w);
+                self.flags_add(w);
+            }
+            AluOp::Sub | AluOp::Cmp => {
+                dynasm!(a ; .arch x64 ; mov edx, eax ; sub edx, ecx);
+                mask_edx(a, w);
+                self.flags_sub(w);
+            }
+            AluOp::Sbb => {
+                dynasm!(a
+                    ; .arch x64
+                    ; mov r8d, [rbx + state::AUX]
+                    ; shr r8d, 31
+                    ; mov edx, eax
+                    ; sub edx, ecx
+                    ; sub edx, r8d
+                );
+                mask_edx(a, w);
+                self.flags_sub(w);
+            }
+            AluOp::And | AluOp::Test => {
+                dynasm!(a ; .arch x64 ; mov edx, eax ; and edx, ecx);
+                self.flags_logic(w);
+            }
+            AluOp::Or => {
+                dynasm!(a ; .arch x64 ; mov edx, eax ; or edx, ecx);
+                self.flags_logic(w);
+            }
+            AluOp::Xor => {
+                dynasm!(a ; .arch x64 ; mov edx, eax ; xor edx, ecx);
+                self.flags_logic(w);
+            }
+        }
+    }
+
+    /// INC/DEC of EAX into EDX: flags as ADD/SUB 1 with CF kept.
+    pub fn incdec(&mut self, w: Width, dec: bool) {
+        let a = &mut self.a;
+        // Old CF into R8D before the flags are replaced.
+        dynasm!(a ; .arch x64 ; mov r8d, [rbx + state::AUX] ; shr r8d, 31 ; mov ecx, 1);
+        if dec {
+            dynasm!(a ; .arch x64 ; mov edx, eax ; sub edx, 1);
+            mask_edx(&mut self.a, w);
+            self.flags_sub(w);
+        } else {
+            dynasm!(a ; .arch x64 ; lea edx, [rax + 1]);
+            mask_edx(&mut self.a, w);
+            self.flags_add(w);
+        }
+        // AUX: bit 31 = old CF, bit 30 = old CF ^ new OF.
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; mov r9d, [rbx + state::AUX]
+            ; mov r10d, r9d
+            ; add r10d, r10d
+            ; xor r10d, r9d
+            ; shr r10d, 31
+            ; xor r10d, r8d
+            ; shl r10d, 30
+            ; mov r11d, r8d
+            ; shl r11d, 31
+            ; and r9d, 0x3FFF_FFFF
+            ; or r9d, r10d
+            ; or r9d, r11d
+            ; mov [rbx + state::AUX], r9d
+        );
+    }
+
+    /// Shift EAX by the constant `count` (1..=31) into EDX, with flags as
+    /// the interpreter computes them.
+    pub fn shift(&mut self, op: ShiftOp, w: Width, count: u8) {
+        let bits = 8 * w as i8;
+        let a = &mut self.a;
+        let c = count as i8;
+        match op {
+            ShiftOp::Shl => {
+                // Wide shift in 64 bits: CF is bit `bits` of the result.
+                dynasm!(a
+                    ; .arch x64
+                    ; mov edx, eax
+                    ; shl rdx, c
+                    ; mov r8, rdx
+                    ; shr r8, bits
+                    ; and r8d, 1
+                );
+                mask_edx(a, w);
+                // OF = msb(result) ^ CF.
+                dynasm!(a
+                    ; .arch x64
+                    ; mov r9d, edx
+                    ; shr r9d, (bits - 1)
+                    ; and r9d, 1
+                    ; xor r9d, r8d
+                );
+            }
+            ShiftOp::Shr => {
+                // Counts up to 31 on a zero-extended value: bits above the
+                // operand are zero, so CF and the result need no masking.
+                dynasm!(a
+                    ; .arch x64
+                    ; mov edx, eax
+                    ; shr rdx, c
+                    ; mov r8d, eax
+                    ; shr r8, c - 1
+                    ; and r8d, 1
+                );
+                // OF = sign of the operand for a count of 1, else 0.
+                if count == 1 {
+                    dynasm!(a ; .arch x64 ; mov r9d, eax ; shr r9d, (bits - 1) ; and r9d, 1);
+                } else {
+                    dynasm!(a ; .arch x64 ; xor r9d, r9d);
+                }
+            }
+            ShiftOp::Sar => {
+                match w {
+                    4 => dynasm!(a ; .arch x64 ; mov r10d, eax),
+                    2 => dynasm!(a ; .arch x64 ; movsx r10d, ax),
+                    _ => dynasm!(a ; .arch x64 ; movsx r10d, al),
+                }
+                dynasm!(a
+                    ; .arch x64
+                    ; mov edx, r10d
+                    ; sar edx, c
+                    ; mov r8d, r10d
+                    ; sar r8d, c - 1
+                    ; and r8d, 1
+                    ; xor r9d, r9d
+                );
+                mask_edx(a, w);
+            }
+        }
+        // Flags: result from EDX, CF = R8D, OF = R9D, AF = 1 (the
+        // interpreter's rule for a non-zero count, after the AMD host).
+        self.store_result(w);
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; xor r9d, r8d
+            ; shl r9d, 30
+            ; shl r8d, 31
+            ; or r9d, r8d
+            ; or r9d, 8
+            ; mov [rbx + state::AUX], r9d
+        );
+    }
+}
+
+/// Mask EDX to the operand width.
+pub fn mask_edx(a: &mut Asm, w: Width) {
+    match w {
+        2 => dynasm!(a ; .arch x64 ; movzx edx, dx),
+        1 => dynasm!(a ; .arch x64 ; movzx edx, dl),
+        _ => {}
+    }
+}
+
+/// Truncate an immediate to the operand width.
+pub fn mask(w: Width, v: u32) -> u32 {
+    match w {
+        1 => v & 0xFF,
+        2 => v & 0xFFFF,
+        _ => v,
+    }
+}
