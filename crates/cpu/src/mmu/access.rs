@@ -234,11 +234,13 @@ impl Ctx<'_> {
 
     /// Check that `n` bytes at `lin` may be written, without writing
     /// (instructions that must fault before changing any state).
+    /// A fault on the second page reports (in CR2) that page's first byte,
+    /// the first byte of the access that lies in it.
     pub fn probe_write_lin(&mut self, lin: u32, n: u32, user: bool) -> Res {
         self.translate(lin, Intent::Write, user)?;
-        let last = lin.wrapping_add(n - 1);
+        let last = lin.wrapping_add(n.max(1) - 1);
         if last & !0xFFF != lin & !0xFFF {
-            self.translate(last, Intent::Write, user)?;
+            self.translate(last & !0xFFF, Intent::Write, user)?;
         }
         Ok(())
     }
@@ -246,9 +248,9 @@ impl Ctx<'_> {
     /// Check that `n` bytes at `lin` may be read.
     pub fn probe_read_lin(&mut self, lin: u32, n: u32, user: bool) -> Res {
         self.translate(lin, Intent::Read, user)?;
-        let last = lin.wrapping_add(n - 1);
+        let last = lin.wrapping_add(n.max(1) - 1);
         if last & !0xFFF != lin & !0xFFF {
-            self.translate(last, Intent::Read, user)?;
+            self.translate(last & !0xFFF, Intent::Read, user)?;
         }
         Ok(())
     }
