@@ -680,9 +680,16 @@ fn log2p1_w(u: Unp) -> W {
         if onep.sig as u64 == 0 {
             log2_w(m)
         } else {
-            // more than 64 significant bits: fall back to the series on s
-            let s = x.div(W::ONE.scale(1).add(x));
-            atanh2_w(s).mul(LOG2E)
+            // More than 64 significant bits (x >= 2^63, outside Intel's
+            // range): split 1 + x = hi + lo with hi its top 64 bits, so
+            // log2(1 + x) = log2(hi) + 2 atanh(lo / (2 hi + lo)) log2(e),
+            // where the atanh argument is below 2^-63. (The series on
+            // x / (2 + x), whose argument is then within 2^-60 of 1, would
+            // need about 2^60 terms.)
+            let hi = W::from_unp(m);
+            let lo = onep.sub(hi);
+            let s = lo.div(hi.scale(1).add(lo));
+            log2_w(m).add(atanh2_w(s).mul(LOG2E))
         }
     }
 }

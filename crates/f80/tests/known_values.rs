@@ -155,3 +155,16 @@ fn trig_range_and_values() {
     // log2(8) * 3 = 9 exactly (the host still flags PE)
     assert_eq!(c.yl2x(F80::from_i32(8), F80::from_i32(3)), Some(F80::from_i32(9)));
 }
+
+#[test]
+fn yl2xp1_far_outside_its_range_terminates() {
+    // x ~ 1.917 * 2^68: 1 + x has more than 64 significant bits. This
+    // used to run a series whose argument was within 2^-60 of 1 (an
+    // effectively endless loop reachable from guest code).
+    let x = f(false, 0x4043, 0xF5A1_DEAA_DB29_552D);
+    let mut c = Ctx::new();
+    let r = c.yl2xp1(x, F80::ONE).expect("masked");
+    // log2(1 + x) = 68.9389...: exponent 6, significand 1.0771...
+    assert_eq!(r.exp(), 0x4005);
+    assert_eq!(r.signif >> 48, 0x89E1);
+}

@@ -102,6 +102,20 @@ pub fn decode_full(bytes: &[u8], ip: u32, code32: bool) -> Result<(Insn, Instruc
             _ => DecodeError::Invalid,
         });
     }
+    // iced-x86 reads `9B` followed by an x87 control instruction as one
+    // instruction (FINIT, FSTSW, FSTENV, ...). On the processor WAIT is an
+    // instruction of its own: it faults (#MF, #NM) with EIP on the 9B, a
+    // fault of the ESC instruction after it has EIP on the ESC opcode, and
+    // single-stepping stops in between. Decode the WAIT alone; the bytes
+    // after it decode as the no-wait form next time.
+    let (_, _, op_at) = scan_prefixes(bytes);
+    if ins.code() != iced_x86::Code::Wait && bytes.get(op_at) == Some(&0x9B) {
+        let mut dw = Decoder::with_ip(bitness, &bytes[..op_at + 1], ip as u64, OPTIONS);
+        dw.decode_out(&mut ins);
+        if ins.is_invalid() {
+            return Err(DecodeError::Invalid);
+        }
+    }
     Ok((convert(&ins, bytes, code32), ins))
 }
 

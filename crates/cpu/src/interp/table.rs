@@ -3,7 +3,10 @@
 //! modelled CPU and raises #UD.
 
 use super::insn::Handler;
-use super::{arith, bcd, bit, control, data, far, flagops, interrupt, io, muldiv, segload, shift, stack, string, system, x87stub};
+use super::{
+    arith, bcd, bit, control, data, far, flagops, fxsave, interrupt, io, mmx, muldiv, segload,
+    shift, stack, string, system, x87,
+};
 use iced_x86::Code;
 
 /// The handler for `code` (#UD for instructions this CPU does not have).
@@ -28,5 +31,7 @@ pub fn lookup(code: Code) -> Option<Handler> {
         .or_else(|| far::lookup(code))
         .or_else(|| interrupt::lookup(code))
         .or_else(|| system::lookup(code))
-        .or_else(|| x87stub::lookup(code))
+        .or_else(|| x87::lookup(code))
+        .or_else(|| mmx::lookup(code))
+        .or_else(|| fxsave::lookup(code))
 }

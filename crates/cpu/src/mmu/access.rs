@@ -258,7 +258,7 @@ impl Ctx<'_> {
     /// hardware does).
     pub fn probe_write_lin(&mut self, lin: u32, n: u32, user: bool) -> Res {
         self.translate(lin, Intent::Write, user)?;
-        let last = lin.wrapping_add(n - 1);
+        let last = lin.wrapping_add(n.max(1) - 1);
         if last & !0xFFF != lin & !0xFFF {
             self.translate(last & !0xFFF, Intent::Write, user)?;
         }
@@ -269,7 +269,7 @@ impl Ctx<'_> {
     /// [`Self::probe_write_lin`]).
     pub fn probe_read_lin(&mut self, lin: u32, n: u32, user: bool) -> Res {
         self.translate(lin, Intent::Read, user)?;
-        let last = lin.wrapping_add(n - 1);
+        let last = lin.wrapping_add(n.max(1) - 1);
         if last & !0xFFF != lin & !0xFFF {
             self.translate(last & !0xFFF, Intent::Read, user)?;
         }

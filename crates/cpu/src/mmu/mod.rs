@@ -8,7 +8,9 @@
 mod access;
 mod tlb;
 mod walk;
+mod wide;
 
 pub use access::Mmu;
 pub use tlb::{ITLB_SETS, TLB_SETS, Tlb, TlbEntry};
 pub use walk::Intent;
+pub use wide::{Order, Shape, StoreTarget};
