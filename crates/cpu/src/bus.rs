@@ -32,6 +32,11 @@ pub trait Bus {
     /// FERR# changed (x87 error with CR0.NE clear; the PC routes it to
     /// IRQ 13).
     fn fpu_error(&mut self, _asserted: bool) {}
+
+    /// The engine spent `ns` of host time on its own work (translating
+    /// code) during which the guest could not run; the machine may hold
+    /// that time back from the guest's clock.
+    fn stall(&mut self, _ns: u64) {}
 }
 
 /// A bus with nothing on it: ports and MMIO read as ones, no interrupts,

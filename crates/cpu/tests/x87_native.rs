@@ -47,11 +47,11 @@
 
 mod x87rig;
 
-use x87rig::{End, Rig};
 use native32::{CODE_BASE, Case, DATA_BASE, FxArea, Outcome, Perm, Region, Runner};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use x87rig::{End, Rig};
 
 /// Two read/write pages at DATA_BASE, then one read-only page; the page
 /// after that is unmapped.
@@ -209,16 +209,8 @@ impl G {
                 f80_bytes(sign, e, self.sig())
             }
             9 => f80_bytes(sign, 0x7FFF, 1 << 63),
-            10 => f80_bytes(
-                sign,
-                0x7FFF,
-                0xC000_0000_0000_0000 | self.u64() >> (2 + self.r(62)),
-            ),
-            11 => f80_bytes(
-                sign,
-                0x7FFF,
-                0x8000_0000_0000_0000 | (self.u64() >> (2 + self.r(61))).max(1),
-            ),
+            10 => f80_bytes(sign, 0x7FFF, 0xC000_0000_0000_0000 | self.u64() >> (2 + self.r(62))),
+            11 => f80_bytes(sign, 0x7FFF, 0x8000_0000_0000_0000 | (self.u64() >> (2 + self.r(61))).max(1)),
             12 => f80_bytes(true, 0x7FFF, 0xC000_0000_0000_0000),
             13 => {
                 let e = 1 + self.r(0x7FFE) as u16;
@@ -290,11 +282,7 @@ impl G {
     }
 
     fn int(&mut self, bits: u32) -> u64 {
-        let m = if bits == 64 {
-            u64::MAX
-        } else {
-            (1 << bits) - 1
-        };
+        let m = if bits == 64 { u64::MAX } else { (1 << bits) - 1 };
         let v = match self.r(6) {
             0 => 0,
             1 => 1,
@@ -395,19 +383,11 @@ impl G {
     /// An x87 environment in the protected-mode layout.
     fn env(&mut self, o32: bool) -> Vec<u8> {
         let fx = self.fx();
-        let ftw = if self.chance(0.7) {
-            fx.ftw_full()
-        } else {
-            self.rng.random()
-        };
+        let ftw = if self.chance(0.7) { fx.ftw_full() } else { self.rng.random() };
         let mut b = Vec::new();
         let w = |b: &mut Vec<u8>, v: u32, n: usize| b.extend_from_slice(&v.to_le_bytes()[..n]);
         let n = if o32 { 4 } else { 2 };
-        let junk = if o32 {
-            self.rng.random::<u32>() & 0xFFFF_0000
-        } else {
-            0
-        };
+        let junk = if o32 { self.rng.random::<u32>() & 0xFFFF_0000 } else { 0 };
         w(&mut b, fx.fcw() as u32 | junk, n);
         w(&mut b, fx.fsw() as u32 | junk, n);
         w(&mut b, ftw as u32 | junk, n);
@@ -430,11 +410,7 @@ impl G {
             Kind::Bcd => self.bcd().to_vec(),
             Kind::Cw => {
                 // reserved bits too, now and then
-                let cw = if self.chance(0.2) {
-                    self.rng.random()
-                } else {
-                    self.fcw()
-                };
+                let cw = if self.chance(0.2) { self.rng.random() } else { self.fcw() };
                 cw.to_le_bytes().to_vec()
             }
             Kind::Env(o32) => self.env(o32),
@@ -540,10 +516,7 @@ impl G {
             out.extend(self.mem(reg, kind));
         } else {
             let modrm = 0xC0 | self.r(64) as u8;
-            if op == 0xD9
-                && modrm >= 0xF0
-                && matches!(modrm, 0xF0 | 0xF1 | 0xF2 | 0xF3 | 0xF9 | 0xFB | 0xFE | 0xFF)
-            {
+            if op == 0xD9 && modrm >= 0xF0 && matches!(modrm, 0xF0 | 0xF1 | 0xF2 | 0xF3 | 0xF9 | 0xFB | 0xFE | 0xFF) {
                 if !allow_trans {
                     return self.x87(allow_trans);
                 }
@@ -578,9 +551,8 @@ impl G {
     /// An MMX instruction (P6 set only).
     fn mmx(&mut self) {
         const OPS: &[u8] = &[
-            0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6A, 0x6B, 0x6E, 0x6F,
-            0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x7E, 0x7F, 0xD1, 0xD2, 0xD3, 0xD5, 0xD8,
-            0xD9, 0xDB, 0xDC, 0xDD, 0xDF, 0xE1, 0xE2, 0xE5, 0xE8, 0xE9, 0xEB, 0xEC, 0xED, 0xEF,
+            0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6A, 0x6B, 0x6E, 0x6F, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77,
+            0x7E, 0x7F, 0xD1, 0xD2, 0xD3, 0xD5, 0xD8, 0xD9, 0xDB, 0xDC, 0xDD, 0xDF, 0xE1, 0xE2, 0xE5, 0xE8, 0xE9, 0xEB, 0xEC, 0xED, 0xEF,
             0xF1, 0xF2, 0xF3, 0xF5, 0xF8, 0xF9, 0xFA, 0xFC, 0xFD, 0xFE,
         ];
         let op = OPS[self.r(OPS.len() as u32) as usize];
@@ -591,11 +563,7 @@ impl G {
                 let regs: &[u8] = if op == 0x73 { &[2, 6] } else { &[2, 4, 6] };
                 let reg = regs[self.r(regs.len() as u32) as usize];
                 out.push(0xC0 | (reg << 3) | self.r(8) as u8);
-                let imm = if self.chance(0.8) {
-                    self.r(20) as u8
-                } else {
-                    self.rng.random()
-                };
+                let imm = if self.chance(0.8) { self.r(20) as u8 } else { self.rng.random() };
                 out.push(imm);
             }
             _ => {
@@ -676,11 +644,7 @@ impl G {
         state.gpr[native32::EBX] = DATA_BASE;
         state.gpr[native32::ESP] = native32::STACK_TOP;
         let arith = self.rng.random::<u32>() & native32::flags::ARITH;
-        let ac = if self.chance(0.1) {
-            native32::flags::AC
-        } else {
-            0
-        };
+        let ac = if self.chance(0.1) { native32::flags::AC } else { 0 };
         state.eflags = 0x202 | arith | ac;
         state.fpu = Some(Box::new(fx));
         let case = Case {
@@ -743,12 +707,7 @@ fn run_interp(rig: &mut Rig, g: &Gen) -> Ran {
         }
     }
     let fx = Rig::fx(&s);
-    let mem = g
-        .case
-        .regions
-        .iter()
-        .map(|r| rig.read(r.base, r.data.len()))
-        .collect();
+    let mem = g.case.regions.iter().map(|r| rig.read(r.base, r.data.len())).collect();
     Ran {
         end,
         s,
@@ -800,10 +759,7 @@ fn compare(g: &Gen, native: &Outcome, ran: &Ran) -> Result<(), Vec<String>> {
     let snap = match native {
         Outcome::Completed(s) => {
             if ran.end != End::Completed {
-                d.push(format!(
-                    "host completed, interpreter {:?} at {:#x}",
-                    ran.end, ran.s.eip
-                ));
+                d.push(format!("host completed, interpreter {:?} at {:#x}", ran.end, ran.s.eip));
             }
             s
         }
@@ -814,10 +770,7 @@ fn compare(g: &Gen, native: &Outcome, ran: &Ran) -> Result<(), Vec<String>> {
                     fault.vector, fault.eip, ran.end, ran.s.eip
                 ));
             } else if ran.s.eip != fault.eip {
-                d.push(format!(
-                    "fault EIP host {:#x} interp {:#x}",
-                    fault.eip, ran.s.eip
-                ));
+                d.push(format!("fault EIP host {:#x} interp {:#x}", fault.eip, ran.s.eip));
             }
             if let Some(a) = fault.fault_addr
                 && fault.vector == 14
@@ -837,10 +790,7 @@ fn compare(g: &Gen, native: &Outcome, ran: &Ran) -> Result<(), Vec<String>> {
     }
     for k in 0..8 {
         if snap.state.gpr[k] != ran.s.gpr[k] {
-            d.push(format!(
-                "gpr{k} host {:#x} interp {:#x}",
-                snap.state.gpr[k], ran.s.gpr[k]
-            ));
+            d.push(format!("gpr{k} host {:#x} interp {:#x}", snap.state.gpr[k], ran.s.gpr[k]));
         }
     }
     let fm = native32::flags::ARITH | native32::flags::DF | native32::flags::AC;
@@ -862,11 +812,7 @@ fn compare(g: &Gen, native: &Outcome, ran: &Ran) -> Result<(), Vec<String>> {
         d.push(format!("fsw host {:#06x} interp {:#06x}", h.fsw(), i.fsw()));
     }
     if h.ftw_abridged() != i.ftw_abridged() {
-        d.push(format!(
-            "ftw host {:#04x} interp {:#04x}",
-            h.ftw_abridged(),
-            i.ftw_abridged()
-        ));
+        d.push(format!("ftw host {:#04x} interp {:#04x}", h.ftw_abridged(), i.ftw_abridged()));
     }
     if h.fsw() & 0x80 != 0 {
         if h.fop() != i.fop() {
@@ -893,23 +839,14 @@ fn compare(g: &Gen, native: &Outcome, ran: &Ran) -> Result<(), Vec<String>> {
         }
     }
     if h.mxcsr() != i.mxcsr() {
-        d.push(format!(
-            "mxcsr host {:#x} interp {:#x}",
-            h.mxcsr(),
-            i.mxcsr()
-        ));
+        d.push(format!("mxcsr host {:#x} interp {:#x}", h.mxcsr(), i.mxcsr()));
     }
     for k in 0..8 {
         if h.xmm(k) != i.xmm(k) {
             d.push(format!("xmm{k} differs"));
         }
     }
-    for (r, (hm, im)) in g
-        .case
-        .regions
-        .iter()
-        .zip(snap.memory.iter().zip(ran.mem.iter()))
-    {
+    for (r, (hm, im)) in g.case.regions.iter().zip(snap.memory.iter().zip(ran.mem.iter())) {
         for (k, (a, b)) in hm.iter().zip(im.iter()).enumerate() {
             let addr = r.base + k as u32;
             if a != b && !g.masked.iter().any(|&(lo, hi)| addr >= lo && addr < hi) {
@@ -941,10 +878,7 @@ fn disasm(code: &[u8]) -> String {
         let mut s = String::new();
         f.format(&ins, &mut s);
         let off = ins.ip() as usize - CODE_BASE as usize;
-        let bytes: Vec<String> = code[off..off + ins.len()]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let bytes: Vec<String> = code[off..off + ins.len()].iter().map(|b| format!("{b:02x}")).collect();
         out += &format!("    {:<24} {}\n", bytes.join(" "), s);
     }
     out
@@ -952,20 +886,13 @@ fn disasm(code: &[u8]) -> String {
 
 /// The prefix of `g` ending with instruction `k` (0-based, inclusive).
 fn prefix(g: &Gen, k: usize) -> Gen {
-    let end = g
-        .starts
-        .get(k + 1)
-        .map_or(g.case.code.len(), |&e| e as usize);
+    let end = g.starts.get(k + 1).map_or(g.case.code.len(), |&e| e as usize);
     let mut case = g.case.clone();
     case.code.truncate(end);
     Gen {
         case,
         starts: g.starts[..=k].to_vec(),
-        last_trans: if k + 1 == g.starts.len() {
-            g.last_trans
-        } else {
-            None
-        },
+        last_trans: if k + 1 == g.starts.len() { g.last_trans } else { None },
         masked: g.masked.clone(),
     }
 }
@@ -987,10 +914,7 @@ fn first_divergence(runner: &Runner, rig: &mut Rig, g: &Gen) -> String {
                 .map(|s| format!("{:?} eflags {:#x}", s.state.fpu, s.state.eflags))
                 .unwrap_or_else(|| "initial".into());
             let off = g.starts[k] as usize;
-            let end = g
-                .starts
-                .get(k + 1)
-                .map_or(g.case.code.len(), |&e| e as usize);
+            let end = g.starts.get(k + 1).map_or(g.case.code.len(), |&e| e as usize);
             // The memory operand ([ebx+disp32]) as the host had it before.
             let insn = &g.case.code[off..end];
             let operand = insn
@@ -1007,11 +931,7 @@ fn first_divergence(runner: &Runner, rig: &mut Rig, g: &Gen) -> String {
                         Some(s) => s.memory[0].clone(),
                         None => g.case.regions[0].data.clone(),
                     };
-                    let bytes: Vec<String> = mem
-                        .get(d..(d + 16).min(mem.len()))?
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect();
+                    let bytes: Vec<String> = mem.get(d..(d + 16).min(mem.len()))?.iter().map(|b| format!("{b:02x}")).collect();
                     Some(format!("  operand at +{d:#x}: {}\n", bytes.join(" ")))
                 })
                 .unwrap_or_default();
@@ -1031,15 +951,8 @@ fn x87_mmx_fxsr_against_host() {
     let cases: usize = std::env::var("X87_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) {
-            5_000
-        } else {
-            200_000
-        });
-    let seed: u64 = std::env::var("X87_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x005E_ED87);
+        .unwrap_or(if cfg!(debug_assertions) { 5_000 } else { 200_000 });
+    let seed: u64 = std::env::var("X87_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x005E_ED87);
     let mut gen_ = G::new(seed);
     let mut rig = Rig::new();
     let runner = Runner::new();
@@ -1098,8 +1011,5 @@ fn x87_mmx_fxsr_against_host() {
         ULP_DIFFS.load(Ordering::Relaxed),
         C1_DIFFS.load(Ordering::Relaxed)
     );
-    assert_eq!(
-        mismatches, 0,
-        "{mismatches} of {compared} sequences differ from the host"
-    );
+    assert_eq!(mismatches, 0, "{mismatches} of {compared} sequences differ from the host");
 }

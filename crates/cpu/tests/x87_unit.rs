@@ -7,10 +7,10 @@
 
 mod x87rig;
 
-use x87rig::{BARE_CODE, BARE_DATA, Bare, End};
 use cpu::fpu::{FpuState, Reg80};
 use cpu::state::sreg;
 use x86::cr::{cr0, cr4};
+use x87rig::{BARE_CODE, BARE_DATA, Bare, End};
 
 const NM: End = End::Fault(7);
 const UD: End = End::Fault(6);
@@ -47,11 +47,7 @@ fn make_pending(b: &mut Bare) {
     b.s.fpu.fcw = 0x037B;
     b.load(&[FLD1, FLDZ, FDIVP].concat());
     assert_eq!(b.run(), End::Completed);
-    assert!(
-        b.s.fpu.error_pending(),
-        "ZE pending, fsw {:#x}",
-        b.s.fpu.fsw
-    );
+    assert!(b.s.fpu.error_pending(), "ZE pending, fsw {:#x}", b.s.fpu.fsw);
 }
 
 #[test]
@@ -71,13 +67,7 @@ fn device_not_available_rules() {
         assert_eq!(b.run(), want, "EM: {code:x?}");
     }
     // TS (with MP): everything #NM, WAIT included.
-    for code in [
-        FLD1.to_vec(),
-        FNINIT.to_vec(),
-        FWAIT.to_vec(),
-        PADDB.to_vec(),
-        fxsave.clone(),
-    ] {
+    for code in [FLD1.to_vec(), FNINIT.to_vec(), FWAIT.to_vec(), PADDB.to_vec(), fxsave.clone()] {
         let mut b = Bare::pm32(&code);
         b.s.cr0 |= cr0::TS | cr0::MP;
         assert_eq!(b.run(), NM, "TS+MP: {code:x?}");
@@ -143,15 +133,7 @@ fn pending_exception_raises_mf_at_waiting_instructions_only() {
     // Unmasking a set flag with FLDCW makes it pending.
     let mut b = Bare::pm32(&[]);
     b.poke(BARE_DATA, &0x037Bu16.to_le_bytes());
-    b.load(
-        &[
-            FLD1.to_vec(),
-            FLDZ.to_vec(),
-            FDIVP.to_vec(),
-            m32(&[0xD9], 5, BARE_DATA),
-        ]
-        .concat(),
-    );
+    b.load(&[FLD1.to_vec(), FLDZ.to_vec(), FDIVP.to_vec(), m32(&[0xD9], 5, BARE_DATA)].concat());
     assert_eq!(b.run(), End::Completed);
     assert!(b.s.fpu.error_pending());
     b.load(&FWAIT);
@@ -163,10 +145,7 @@ fn ferr_is_asserted_once_without_ne_and_cleared_by_fnclex_fninit() {
     let mut b = Bare::pm32(&[]);
     b.s.cr0 &= !cr0::NE;
     make_pending(&mut b);
-    assert!(
-        b.bus.ferr.borrow().is_empty(),
-        "FERR# waits for the next waiting instruction"
-    );
+    assert!(b.bus.ferr.borrow().is_empty(), "FERR# waits for the next waiting instruction");
     // The waiting instruction asserts FERR# and goes on.
     b.load(&[FLD1, FLD1].concat());
     assert_eq!(b.run(), End::Completed);
@@ -294,10 +273,7 @@ fn fnstenv_layout_real_16_and_32() {
     b.load(&[vec![0x66], m16(&[0xD9], 4, BARE_DATA as u16)].concat());
     assert_eq!(b.run(), End::Completed);
     let f = &b.s.fpu;
-    assert_eq!(
-        (f.fcs, f.fip, f.fds, f.fdp, f.fop),
-        (0, 0x179B8, 0, 0x1E123, 0x5E9)
-    );
+    assert_eq!((f.fcs, f.fip, f.fds, f.fdp, f.fop), (0, 0x179B8, 0, 0x1E123, 0x5E9));
     assert_eq!(f.fcw, 0x0B72);
     assert_eq!(f.full_tag_word(), 0x4FFF);
 }
@@ -305,11 +281,7 @@ fn fnstenv_layout_real_16_and_32() {
 #[test]
 fn fldenv_round_trips_in_every_layout() {
     let cases: Vec<(Bare, Vec<u8>, Vec<u8>)> = vec![
-        (
-            Bare::pm32(&[]),
-            m32(&[0xD9], 6, BARE_DATA),
-            m32(&[0xD9], 4, BARE_DATA),
-        ),
+        (Bare::pm32(&[]), m32(&[0xD9], 6, BARE_DATA), m32(&[0xD9], 4, BARE_DATA)),
         (
             Bare::pm32(&[]),
             [vec![0x66], m32(&[0xD9], 6, BARE_DATA)].concat(),
@@ -350,11 +322,7 @@ fn fldenv_round_trips_in_every_layout() {
         assert_eq!(f.fcw, want.fcw, "layout {k}");
         assert_eq!(f.fsw, want.fsw, "layout {k}");
         assert_eq!(f.full_tag_word(), want.full_tag_word(), "layout {k}");
-        assert_eq!(
-            (f.fip, f.fcs, f.fdp, f.fds),
-            (want.fip, want.fcs, want.fdp, want.fds),
-            "layout {k}"
-        );
+        assert_eq!((f.fip, f.fcs, f.fdp, f.fds), (want.fip, want.fcs, want.fdp, want.fds), "layout {k}");
         // The 16-bit protected-mode layout has no FOP: it loads as 0.
         let fop = if k == 1 || k == 2 { 0 } else { want.fop };
         assert_eq!(f.fop, fop, "layout {k}");
@@ -381,18 +349,12 @@ fn fnsave_frstor_round_trip_and_reinitialise() {
         for i in 0..8 {
             let r = want.regs[(6 + i) % 8];
             let o = env + 10 * i;
-            assert_eq!(
-                u64::from_le_bytes(area[o..o + 8].try_into().unwrap()),
-                r.signif
-            );
+            assert_eq!(u64::from_le_bytes(area[o..o + 8].try_into().unwrap()), r.signif);
             assert_eq!(u16_at(&area, o + 8), r.sign_exp);
         }
         // FNSAVE leaves the FNINIT state.
         let f = &b.s.fpu;
-        assert_eq!(
-            (f.fcw, f.fsw, f.ftw, f.fip, f.fop),
-            (0x037F, 0, 0xFFFF, 0, 0)
-        );
+        assert_eq!((f.fcw, f.fsw, f.ftw, f.fip, f.fop), (0x037F, 0, 0xFFFF, 0, 0));
         b.s.fpu.regs = [Reg80::default(); 8];
         b.load(&[pre.clone(), m32(&[0xDD], 4, BARE_DATA)].concat());
         assert_eq!(b.run(), End::Completed);
@@ -444,10 +406,7 @@ fn fxsave_fxrstor_round_trip() {
     assert_eq!(u32_at(&img, 24), 0x1FBF);
     assert_eq!(u32_at(&img, 28), cpu::fpu::MXCSR_MASK);
     assert_eq!(&img[160..176], &want.xmm[0].to_le_bytes());
-    assert!(
-        img[288..].iter().all(|&x| x == 0xEE),
-        "bytes 288-511 untouched"
-    );
+    assert!(img[288..].iter().all(|&x| x == 0xEE), "bytes 288-511 untouched");
     // Restore into a cleared state.
     b.s.fpu = FpuState::reset();
     b.load(&m32(&[0x0F, 0xAE], 1, BARE_DATA));

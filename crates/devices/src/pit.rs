@@ -409,7 +409,20 @@ pub struct Pit {
     next_irq_tick: Option<u64>,
     /// Port 0x61 bits 1-3 (speaker data, parity and channel check enables).
     port61: u8,
+    /// Periodic IRQ0 edges that fell due while the machine could not
+    /// deliver them (its run loop came late), still to be delivered.
+    backlog: u32,
+    /// Tick of the last edge pulsed from the backlog.
+    last_backlog_tick: u64,
 }
+
+/// Most ticks kept for late delivery (a second at 1 kHz): beyond that the
+/// guest was not running at all and catching up serves nobody.
+const MAX_BACKLOG: u32 = 1000;
+/// Spacing of backlog edges, in PIT ticks (~84 µs): time for the guest to
+/// take one timer interrupt before the next, so the PIC does not merge
+/// them.
+const BACKLOG_SPACING: u64 = 100;
 
 impl Pit {
     /// A PIT whose counter 0 pulses `irq0`. Counters start unprogrammed (no
@@ -421,6 +434,8 @@ impl Pit {
             irq0,
             next_irq_tick: None,
             port61: 0,
+            backlog: 0,
+            last_backlog_tick: 0,
         }
     }
 
@@ -453,6 +468,19 @@ impl Pit {
         self.next_irq_tick = self.counters[0].next_rising_edge(t);
     }
 
+    /// Edges of counter 0 due at or before tick `t`, counting from the
+    /// scheduled one (periodic modes can have several).
+    fn due_edges(&self, t: u64) -> u32 {
+        let Some(edge) = self.next_irq_tick.filter(|&e| t >= e) else {
+            return 0;
+        };
+        let c = &self.counters[0];
+        match (c.mode, c.run) {
+            (2 | 3, Run::Active { reload, .. }) if reload >= 2 => (1 + (t - edge) / u64::from(reload)).min(u64::from(MAX_BACKLOG)) as u32,
+            _ => 1,
+        }
+    }
+
     fn read_u8(&mut self, port: u16, now: Nanos) -> u8 {
         let t = tick_at(now);
         self.settle(t);
@@ -474,6 +502,10 @@ impl Pit {
         // before reprogramming can move it.
         self.advance(now);
         let t = tick_at(now);
+        if port == COUNTER0 || (port == COMMAND && value >> 6 == 0) {
+            // The guest reprograms the timer: old ticks no longer matter.
+            self.backlog = 0;
+        }
         match port {
             0x40..=0x42 => self.counters[usize::from(port - COUNTER0)].write(value, t),
             COMMAND => self.command(value, t),
@@ -525,16 +557,27 @@ impl PortIo for Pit {
 
 impl Timed for Pit {
     fn next_deadline(&self) -> Option<Nanos> {
-        self.next_irq_tick.map(time_of_tick)
+        let backlog = (self.backlog > 0).then(|| self.last_backlog_tick + BACKLOG_SPACING);
+        [self.next_irq_tick, backlog].into_iter().flatten().min().map(time_of_tick)
     }
 
+    /// Edges due are delivered; periodic edges the machine missed (it
+    /// called late) are kept and delivered one at a time, spaced so each
+    /// becomes its own interrupt: an OS counting timer ticks (Linux's
+    /// jiffies) then loses none, as QEMU's "delay" lost-tick policy does.
     fn advance(&mut self, now: Nanos) {
         let t = tick_at(now);
         self.settle(t);
-        if self.next_irq_tick.is_some_and(|edge| t >= edge) {
+        let due = self.due_edges(t);
+        if due > 0 {
             self.irq0.pulse();
+            self.backlog = (self.backlog + due - 1).min(MAX_BACKLOG);
+            self.last_backlog_tick = t;
+        } else if self.backlog > 0 && t >= self.last_backlog_tick + BACKLOG_SPACING {
+            self.irq0.pulse();
+            self.backlog -= 1;
+            self.last_backlog_tick = t;
         }
-        // One edge per call, however many periods were missed.
         self.reschedule_irq0(t);
     }
 }
@@ -600,19 +643,31 @@ mod tests {
     }
 
     #[test]
-    fn late_advance_delivers_one_edge_and_moves_on() {
+    fn late_advance_keeps_missed_ticks_and_delivers_them_spaced() {
         let (mut pit, lines) = setup();
         out(&mut pit, COMMAND, 0x34, 0);
         out(&mut pit, COUNTER0, 0xA9, 0);
         out(&mut pit, COUNTER0, 0x04, 0); // 1193 ticks ~ 1 ms
-        let late = 10_500_000; // ~10.5 periods later
+        let late = 10_500_000; // ~10.5 periods later: 10 edges due
         pit.advance(late);
+        assert_eq!(lines.take_rising_edges(), 1, "one edge at a time");
+        // From then on the machine is on time: by the end of period 20
+        // every one of the 20 edges has been delivered, each as its own
+        // edge (the PIC would merge edges taken together).
+        let end = time_of_tick(20 * 1193);
+        let mut delivered = 1;
+        while let Some(d) = pit.next_deadline().filter(|&d| d <= end) {
+            pit.advance(d);
+            let e = lines.take_rising_edges();
+            assert!(e <= 1);
+            delivered += e;
+        }
+        assert_eq!(delivered, 20);
+        // Reprogramming drops a backlog.
+        pit.advance(end + 30_000_000);
         assert_eq!(lines.take_rising_edges(), 1);
-        let next = pit.next_deadline().unwrap();
-        assert!(next > late);
-        assert_eq!(next, time_of_tick(11 * 1193));
-        pit.advance(late + 1);
-        assert_eq!(lines.take_rising_edges(), 0);
+        out(&mut pit, COMMAND, 0x34, end + 30_000_000);
+        assert_eq!(pit.backlog, 0);
     }
 
     #[test]

@@ -133,7 +133,9 @@ impl Board {
     fn after_write(&mut self, port: u16) {
         match port {
             0x60 | 0x64 | 0x92 => {
-                self.a20 = self.kbc.a20_enabled() && self.sysctl.a20_enabled();
+                // The gate is open when either source opens it (PCs OR the
+                // keyboard controller line with port 0x92 bit 1).
+                self.a20 = self.kbc.a20_enabled() || self.sysctl.a20_enabled();
                 if self.kbc.take_reset_request() | self.sysctl.take_reset_request() {
                     self.requests.reset = true;
                 }
@@ -216,6 +218,10 @@ impl Bus for Board {
 
     fn stop_requested(&mut self) -> bool {
         self.requests.reset || self.requests.debug_exit.is_some()
+    }
+
+    fn stall(&mut self, ns: u64) {
+        self.clock.stall(ns);
     }
 
     fn fpu_error(&mut self, asserted: bool) {

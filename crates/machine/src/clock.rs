@@ -3,6 +3,16 @@
 //! this time as an argument, so a deterministic clock (advanced by
 //! instruction count, for tests and record/replay) can replace it here
 //! without touching them.
+//!
+//! Time the host spends on the monitor's own work while the guest cannot
+//! run (translating code, the run loop between engine runs) is *stall*:
+//! it is held back from the guest, so a guest timing a short loop against
+//! the PIT (as Linux does to calibrate the TSC) sees no jumps that real
+//! hardware would not show. The clock then catches up, running at most
+//! 1/32 faster than the host, so over minutes guest time still follows
+//! host time (the RTC and `date` agree with the host). Since the TSC, the
+//! PIT and the RTC all read this one clock, their ratios are exact at all
+//! times, catching up or not.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,6 +21,12 @@ pub struct Clock {
     start: Instant,
     /// Wall-clock time at start (Unix seconds) for the RTC.
     wall_start: i64,
+    /// How far guest time is behind host time (stall not yet caught up).
+    lag: u64,
+    /// Host time of the last reading, for the catch-up rate.
+    last_host: u64,
+    /// The last value returned (guest time never goes back).
+    last: u64,
 }
 
 impl Clock {
@@ -22,21 +38,41 @@ impl Clock {
         Self {
             start: Instant::now(),
             wall_start: wall,
+            lag: 0,
+            last_host: 0,
+            last: 0,
         }
+    }
+
+    fn host(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
     }
 
     /// Virtual nanoseconds now.
     #[inline]
-    pub fn now(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64
+    pub fn now(&mut self) -> u64 {
+        let host = self.host();
+        if self.lag > 0 {
+            let catch = (host.saturating_sub(self.last_host) / 32).min(self.lag);
+            self.lag -= catch;
+        }
+        self.last_host = host;
+        let v = host.saturating_sub(self.lag).max(self.last);
+        self.last = v;
+        v
+    }
+
+    /// Hold back `ns` of host time that the guest could not use.
+    pub fn stall(&mut self, ns: u64) {
+        self.lag = self.lag.saturating_add(ns);
     }
 
     pub fn wall_start(&self) -> i64 {
         self.wall_start
     }
 
-    /// How long from now until virtual time `t` (zero if past).
-    pub fn until(&self, t: u64) -> Duration {
+    /// How long in host time until virtual time `t` (zero if past).
+    pub fn until(&mut self, t: u64) -> Duration {
         Duration::from_nanos(t.saturating_sub(self.now()))
     }
 }
@@ -44,5 +80,29 @@ impl Clock {
 impl Default for Clock {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stall_is_held_back_then_caught_up_monotonically() {
+        let mut c = Clock::new();
+        let a = c.now();
+        std::thread::sleep(Duration::from_millis(20));
+        c.stall(20_000_000);
+        let b = c.now();
+        assert!(b >= a && b - a < 5_000_000, "stall not held back: {a} -> {b}");
+        // Catch-up: guest time gains on host time but never decreases.
+        let mut prev = b;
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(5));
+            let t = c.now();
+            assert!(t >= prev);
+            prev = t;
+        }
+        assert!(c.lag < 20_000_000);
     }
 }

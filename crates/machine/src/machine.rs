@@ -52,9 +52,12 @@ pub enum Outcome {
 }
 
 /// Instruction budget of one engine run: long enough to amortise the
-/// loop, short enough to serve timers and consoles promptly.
-const MIN_BUDGET: u64 = 2_000;
-const MAX_BUDGET: u64 = 200_000;
+/// loop, short enough to serve timers and consoles promptly. The budget
+/// is sized from the engine's measured speed so that a run ends near the
+/// next device deadline and lasts at most `MAX_RUN`.
+const MIN_BUDGET: u64 = 1_000;
+const MAX_BUDGET: u64 = 2_000_000;
+const MAX_RUN_NS: f64 = 1_000_000.0;
 /// Longest idle sleep without a device deadline.
 const IDLE_SLEEP: Duration = Duration::from_millis(50);
 
@@ -71,6 +74,8 @@ pub struct Machine {
     rom: Option<Vec<u8>>,
     pending_input: VecDeque<u8>,
     pub resets: u64,
+    /// Host nanoseconds per guest instruction, a moving average.
+    ns_per_insn: f64,
 }
 
 fn read(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, MachineError> {
@@ -110,6 +115,7 @@ impl Machine {
             rom,
             pending_input: VecDeque::new(),
             resets: 0,
+            ns_per_insn: 5.0,
         };
         if let Some(rom) = m.rom.take() {
             bios::map(&mut m.mem, rom.clone()).map_err(|reason| MachineError::BadImage {
@@ -181,13 +187,28 @@ impl Machine {
     /// the user quits, or `timeout` passes.
     pub fn run(&mut self, timeout: Option<Duration>) -> Outcome {
         let deadline = timeout.map(|t| Instant::now() + t);
+        // Host time the loop itself takes between engine runs (not idle
+        // sleep) is held back from the guest's clock.
+        let mut overhead_from: Option<Instant> = None;
         loop {
+            if let Some(t) = overhead_from.take() {
+                self.board.clock.stall(t.elapsed().as_nanos() as u64);
+            }
             let now = self.board.clock.now();
-            let budget = match self.board.next_deadline() {
-                Some(d) => (d.saturating_sub(now) / 5).clamp(MIN_BUDGET, MAX_BUDGET),
-                None => MAX_BUDGET,
-            };
+            let until = self
+                .board
+                .next_deadline()
+                .map_or(MAX_RUN_NS, |d| (d.saturating_sub(now) as f64).min(MAX_RUN_NS));
+            let budget = ((until / self.ns_per_insn) as u64).clamp(MIN_BUDGET, MAX_BUDGET);
+            let before = self.engine.instructions();
+            let started = Instant::now();
             let exit = self.engine.run(&mut self.cpu, &mut self.mem, &mut self.board, budget);
+            overhead_from = Some(Instant::now());
+            let ran = self.engine.instructions() - before;
+            if ran >= MIN_BUDGET {
+                let measured = started.elapsed().as_nanos() as f64 / ran as f64;
+                self.ns_per_insn = (0.8 * self.ns_per_insn + 0.2 * measured).clamp(0.2, 1000.0);
+            }
             self.sync_a20();
             self.flush_output();
             let now = self.board.clock.now();
@@ -217,6 +238,8 @@ impl Machine {
                         self.flush_output();
                         return Outcome::PoweredOff;
                     }
+                    // Sleeping is not overhead: the guest waits in real time.
+                    overhead_from = None;
                     if let Some(o) = self.idle(deadline) {
                         return o;
                     }
@@ -324,6 +347,7 @@ impl Machine {
     /// Apply the A20 gate the board's devices set.
     fn sync_a20(&mut self) {
         if self.board.a20 != self.cpu.a20_enabled() {
+            tracing::debug!(on = self.board.a20, "A20 gate");
             self.cpu.set_a20(self.board.a20);
             self.engine.state_changed();
         }

@@ -191,6 +191,13 @@ impl Recompiler {
 
     /// Translate the block at `phys` for `key`; its index.
     fn translate(&mut self, c: &mut Ctx, key: Key) -> Option<usize> {
+        let t0 = std::time::Instant::now();
+        let r = self.translate_inner(c, key);
+        c.bus.stall(t0.elapsed().as_nanos() as u64);
+        r
+    }
+
+    fn translate_inner(&mut self, c: &mut Ctx, key: Key) -> Option<usize> {
         let code32 = key.mode & mode::CODE32 != 0;
         let block = block::read(c, key.phys, key.eip, code32)?;
         let insns: Box<[Insn]> = block.insns.iter().map(|(i, _)| *i).collect();

@@ -77,11 +77,7 @@ impl FpuState {
     /// XMM0-7. The control word gets its reserved bits forced as FLDCW
     /// does, the tags are rebuilt from the abridged tag byte and the
     /// register contents, and ES/B are recomputed (host behaviour).
-    pub fn fxrstor_image(
-        &mut self,
-        img: &[u8; FXSAVE_LEN],
-        sse: bool,
-    ) -> Result<(), MxcsrReserved> {
+    pub fn fxrstor_image(&mut self, img: &[u8; FXSAVE_LEN], sse: bool) -> Result<(), MxcsrReserved> {
         let mxcsr = get32(img, 24);
         if sse && mxcsr & !MXCSR_MASK != 0 {
             return Err(MxcsrReserved);

@@ -159,11 +159,7 @@ impl FpuState {
     /// empty, the others are classified from their contents.
     pub fn full_tag_word(&self) -> u16 {
         (0..8).fold(0, |w, p| {
-            let t = if self.is_empty_phys(p) {
-                tag::EMPTY
-            } else {
-                tag_of(self.regs[p])
-            };
+            let t = if self.is_empty_phys(p) { tag::EMPTY } else { tag_of(self.regs[p]) };
             w | (t << (2 * p))
         })
     }
@@ -188,9 +184,7 @@ impl FpuState {
 
     /// Load an abridged tag byte (FXRSTOR).
     pub fn load_abridged_tag(&mut self, b: u8) {
-        let w = (0..8).fold(0u16, |w, p| {
-            w | (if b & (1 << p) != 0 { 0 } else { tag::EMPTY } << (2 * p))
-        });
+        let w = (0..8).fold(0u16, |w, p| w | (if b & (1 << p) != 0 { 0 } else { tag::EMPTY } << (2 * p)));
         self.load_tag_word(w);
     }
 

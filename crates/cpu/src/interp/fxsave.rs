@@ -47,11 +47,7 @@ fn fxsave(c: &mut Ctx, i: &Insn) -> Res {
     let mut img = [0u8; FXSAVE_LEN];
     c.s.fpu.fxsave_image(&mut img, sse);
     // Only the fields the image defines are written (see fxsave_image).
-    let parts: &[(usize, usize)] = if sse {
-        &[(0, 288)]
-    } else {
-        &[(0, 24), (32, 160)]
-    };
+    let parts: &[(usize, usize)] = if sse { &[(0, 288)] } else { &[(0, 24), (32, 160)] };
     for &(a, b) in parts {
         c.store_bytes(t.from_offset(a as u32), &img[a..b])?;
     }
@@ -64,9 +60,7 @@ fn fxrstor(c: &mut Ctx, i: &Insn) -> Res {
     let sse = c.s.cr4 & cr4::OSFXSR != 0;
     let mut img = [0u8; FXSAVE_LEN];
     c.read_bytes(i.seg(), off, &mut img, FX_SHAPE)?;
-    c.s.fpu
-        .fxrstor_image(&img, sse)
-        .map_err(|_| Exception::gp0())
+    c.s.fpu.fxrstor_image(&img, sse).map_err(|_| Exception::gp0())
 }
 
 pub(super) fn lookup(code: Code) -> Option<Handler> {

@@ -61,6 +61,14 @@ impl Ctx<'_> {
         // interrupts count as benign.
         for _ in 0..4 {
             let (v, ev, err) = cur;
+            tracing::trace!(
+                vector = v,
+                ?ev,
+                ?err,
+                eip = format_args!("{:#x}", self.s.eip),
+                cr2 = format_args!("{:#x}", self.s.cr2),
+                "event"
+            );
             match self.deliver(v, ev, err) {
                 Ok(()) => return,
                 Err(e2) => {

@@ -57,11 +57,7 @@ impl Ctx<'_> {
 /// Apply `f` lane by lane to `BITS`-wide lanes of `a` and `b`.
 #[inline]
 fn lanes<const BITS: u32>(a: u64, b: u64, f: impl Fn(u64, u64) -> u64) -> u64 {
-    let mask = if BITS == 64 {
-        u64::MAX
-    } else {
-        (1u64 << BITS) - 1
-    };
+    let mask = if BITS == 64 { u64::MAX } else { (1u64 << BITS) - 1 };
     let mut r = 0;
     let mut sh = 0;
     while sh < 64 {

@@ -3,10 +3,7 @@
 //! modelled CPU and raises #UD.
 
 use super::insn::Handler;
-use super::{
-    arith, bcd, bit, control, data, far, flagops, fxsave, interrupt, io, mmx, muldiv, segload,
-    shift, stack, string, system, x87,
-};
+use super::{arith, bcd, bit, control, data, far, flagops, fxsave, interrupt, io, mmx, muldiv, segload, shift, stack, string, system, x87};
 use iced_x86::Code;
 
 /// The handler for `code` (#UD for instructions this CPU does not have).

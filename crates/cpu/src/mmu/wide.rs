@@ -78,11 +78,7 @@ impl Ctx<'_> {
     /// of two; 1 for none).
     pub fn lin_wide(&self, seg: usize, off: u32, n: u32, align: u32, write: bool) -> Res<u32> {
         let s = &self.s.seg[seg];
-        let ok = if write {
-            s.can_write(off, n)
-        } else {
-            s.can_read(off, n)
-        };
+        let ok = if write { s.can_write(off, n) } else { s.can_read(off, n) };
         if !ok {
             return Err(Self::seg_fault(seg));
         }

@@ -102,13 +102,11 @@ impl Rig {
             let pt = PT_BASE + 0x1000 + pde * 0x1000;
             if !self.used_pdes.contains(&pde) {
                 self.mem.write_phys(pt as u64, &[0u8; 4096]);
-                self.mem
-                    .write_phys((PT_BASE + pde * 4) as u64, &(pt | 0x7).to_le_bytes());
+                self.mem.write_phys((PT_BASE + pde * 4) as u64, &(pt | 0x7).to_le_bytes());
                 self.used_pdes.push(pde);
             }
             let pte = (a & !0xFFF) | 0x5 | if write { 0x2 } else { 0 };
-            self.mem
-                .write_phys((pt + ((a >> 12) & 0x3FF) * 4) as u64, &pte.to_le_bytes());
+            self.mem.write_phys((pt + ((a >> 12) & 0x3FF) * 4) as u64, &pte.to_le_bytes());
         }
     }
 
@@ -148,9 +146,7 @@ impl Rig {
         s.eip = case.state.eip;
         s.set_eflags(case.state.eflags | x86::flags::IF | x86::flags::FIXED1);
         let fx = case.state.fpu.clone().unwrap_or_default();
-        s.fpu
-            .fxrstor_image(&fx.0, true)
-            .expect("valid MXCSR in the case");
+        s.fpu.fxrstor_image(&fx.0, true).expect("valid MXCSR in the case");
         s
     }
 
@@ -284,9 +280,7 @@ impl Bare {
             if self.s.eip == self.end {
                 return End::Completed;
             }
-            let exit = self
-                .interp
-                .run(&mut self.s, &mut self.mem, &mut self.bus, 1);
+            let exit = self.interp.run(&mut self.s, &mut self.mem, &mut self.bus, 1);
             if exit == Exit::Shutdown {
                 return End::Fault(self.interp.stats.first_vector.unwrap_or(0xFF));
             }

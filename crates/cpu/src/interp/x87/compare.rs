@@ -137,11 +137,7 @@ fn fxam(c: &mut Ctx, i: &Insn) -> Res {
     c.x87_record(i);
     let f = &mut c.s.fpu;
     let v = f.st(0);
-    let class = if f.is_empty(0) {
-        f80::FxamClass::Empty
-    } else {
-        v.fxam()
-    };
+    let class = if f.is_empty(0) { f80::FxamClass::Empty } else { v.fxam() };
     f.fsw = (f.fsw & !sw::CC) | (class.condition_codes(v.sign()) & sw::CC);
     Ok(())
 }

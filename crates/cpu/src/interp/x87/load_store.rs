@@ -173,15 +173,11 @@ const F32_INDEFINITE: u32 = 0xFFC0_0000;
 const F64_INDEFINITE: u64 = 0xFFF8_0000_0000_0000;
 
 fn fst_m32<const POP: bool>(c: &mut Ctx, i: &Insn) -> Res {
-    store::<4, POP>(c, i, F32_INDEFINITE.to_le_bytes(), |k, v| {
-        k.to_f32_bits(v).map(u32::to_le_bytes)
-    })
+    store::<4, POP>(c, i, F32_INDEFINITE.to_le_bytes(), |k, v| k.to_f32_bits(v).map(u32::to_le_bytes))
 }
 
 fn fst_m64<const POP: bool>(c: &mut Ctx, i: &Insn) -> Res {
-    store::<8, POP>(c, i, F64_INDEFINITE.to_le_bytes(), |k, v| {
-        k.to_f64_bits(v).map(u64::to_le_bytes)
-    })
+    store::<8, POP>(c, i, F64_INDEFINITE.to_le_bytes(), |k, v| k.to_f64_bits(v).map(u64::to_le_bytes))
 }
 
 /// FSTP m80fp: the register bits as they are.
@@ -193,21 +189,15 @@ fn fstp_m80(c: &mut Ctx, i: &Insn) -> Res {
 }
 
 fn fist_m16<const POP: bool>(c: &mut Ctx, i: &Insn) -> Res {
-    store::<2, POP>(c, i, 0x8000u16.to_le_bytes(), |k, v| {
-        k.to_i16(v).map(i16::to_le_bytes)
-    })
+    store::<2, POP>(c, i, 0x8000u16.to_le_bytes(), |k, v| k.to_i16(v).map(i16::to_le_bytes))
 }
 
 fn fist_m32<const POP: bool>(c: &mut Ctx, i: &Insn) -> Res {
-    store::<4, POP>(c, i, 0x8000_0000u32.to_le_bytes(), |k, v| {
-        k.to_i32(v).map(i32::to_le_bytes)
-    })
+    store::<4, POP>(c, i, 0x8000_0000u32.to_le_bytes(), |k, v| k.to_i32(v).map(i32::to_le_bytes))
 }
 
 fn fistp_m64(c: &mut Ctx, i: &Insn) -> Res {
-    store::<8, true>(c, i, (1u64 << 63).to_le_bytes(), |k, v| {
-        k.to_i64(v).map(i64::to_le_bytes)
-    })
+    store::<8, true>(c, i, (1u64 << 63).to_le_bytes(), |k, v| k.to_i64(v).map(i64::to_le_bytes))
 }
 
 fn fbstp(c: &mut Ctx, i: &Insn) -> Res {

@@ -31,11 +31,7 @@ fn trig<const OP: u8>(c: &mut Ctx, i: &Insn) -> Res {
         return Ok(());
     }
     let mut k = f.fctx();
-    let t = if OP == SIN {
-        k.sin(f.st(0))
-    } else {
-        k.cos(f.st(0))
-    };
+    let t = if OP == SIN { k.sin(f.st(0)) } else { k.cos(f.st(0)) };
     f.commit(&k);
     f.set_cc(sw::C2, t.out_of_range);
     if let Some(v) = t.value {
@@ -61,11 +57,7 @@ fn pair<const TAN: bool>(c: &mut Ctx, i: &Insn) -> Res {
         return Ok(());
     }
     let mut k = f.fctx();
-    let p = if TAN {
-        k.ptan(f.st(0))
-    } else {
-        k.sincos(f.st(0))
-    };
+    let p = if TAN { k.ptan(f.st(0)) } else { k.sincos(f.st(0)) };
     f.commit(&k);
     f.set_cc(sw::C2, p.out_of_range);
     if let Some((a, b)) = p.value {
