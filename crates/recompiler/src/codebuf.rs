@@ -1,56 +1,56 @@
-//! Memory for generated code: one mapping, writable while code is added,
-//! executable while it runs (never both at once).
+//! Memory for generated code, mapped twice: a writable view through which
+//! code is written and an executable view from which it runs. The same
+//! pages are never writable and executable at one address, and adding a
+//! translation costs no `mprotect` (which would stall the guest and shoot
+//! down TLBs on every translation).
 
-use memmap2::{Mmap, MmapMut};
-
-enum Map {
-    Write(MmapMut),
-    Exec(Mmap),
-    Empty,
-}
+use memmap2::{Mmap, MmapMut, MmapOptions};
+use std::fs::File;
 
 pub struct CodeBuf {
-    map: Map,
-    base: usize,
+    /// The writable view.
+    rw: MmapMut,
+    /// The executable view (same pages).
+    rx: Mmap,
     used: usize,
     cap: usize,
 }
 
 impl CodeBuf {
     pub fn new(cap: usize) -> std::io::Result<Self> {
-        let m = MmapMut::map_anon(cap)?;
-        let base = m.as_ptr() as usize;
-        Ok(Self {
-            map: Map::Write(m),
-            base,
-            used: 0,
-            cap,
-        })
+        let fd = rustix::fs::memfd_create("ringvisor-code", rustix::fs::MemfdFlags::CLOEXEC)?;
+        let file = File::from(fd);
+        file.set_len(cap as u64)?;
+        // SAFETY: the memfd was just created by this process and is never
+        // resized or written other than through these two mappings, which
+        // live as long as `self`; the file handle is dropped after mapping
+        // (the mappings keep the memory).
+        let rw = unsafe { MmapOptions::new().len(cap).map_mut(&file)? };
+        // SAFETY: as above.
+        let rx = unsafe { MmapOptions::new().len(cap).map_exec(&file)? };
+        Ok(Self { rw, rx, used: 0, cap })
     }
 
-    /// Address where the next code will go.
+    /// Executable address where the next code will go (code is assembled
+    /// for this address).
     pub fn next_addr(&self) -> usize {
-        self.base + self.used
+        self.rx.as_ptr() as usize + self.used
     }
 
     pub fn remaining(&self) -> usize {
         self.cap - self.used
     }
 
-    /// Append `code` (assembled for `next_addr()`); returns its address,
-    /// or None when the buffer is full.
+    /// Append `code` (assembled for `next_addr()`); returns its executable
+    /// address, or None when the buffer is full.
     pub fn push(&mut self, code: &[u8]) -> Option<usize> {
         if code.len() > self.remaining() {
             return None;
         }
-        self.writable().ok()?;
-        let Map::Write(m) = &mut self.map else {
-            return None;
-        };
         let at = self.used;
-        m[at..at + code.len()].copy_from_slice(code);
+        self.rw[at..at + code.len()].copy_from_slice(code);
         self.used += code.len();
-        Some(self.base + at)
+        Some(self.rx.as_ptr() as usize + at)
     }
 
     /// Forget the code after the first `keep` bytes (the caller drops
@@ -59,48 +59,16 @@ impl CodeBuf {
         self.used = self.used.min(keep);
     }
 
-    fn writable(&mut self) -> std::io::Result<()> {
-        if matches!(self.map, Map::Write(_)) {
-            return Ok(());
-        }
-        match std::mem::replace(&mut self.map, Map::Empty) {
-            Map::Exec(m) => {
-                self.map = Map::Write(m.make_mut()?);
-                Ok(())
-            }
-            other => {
-                self.map = other;
-                Ok(())
-            }
-        }
-    }
-
-    /// Make the code executable (before running any of it).
+    /// Nothing to do: the executable view always shows what was written
+    /// (x86 keeps instruction fetch coherent with stores).
     pub fn executable(&mut self) -> std::io::Result<()> {
-        if matches!(self.map, Map::Exec(_)) {
-            return Ok(());
-        }
-        match std::mem::replace(&mut self.map, Map::Empty) {
-            Map::Write(m) => {
-                self.map = Map::Exec(m.make_exec()?);
-                Ok(())
-            }
-            other => {
-                self.map = other;
-                Ok(())
-            }
-        }
+        Ok(())
     }
 
-    /// The bytes of code at `addr` (for diagnostics).
+    /// The bytes of code at executable address `addr` (for diagnostics).
     pub fn bytes(&self, addr: usize, len: usize) -> &[u8] {
-        let m: &[u8] = match &self.map {
-            Map::Write(m) => m,
-            Map::Exec(m) => m,
-            Map::Empty => &[],
-        };
-        let start = addr.saturating_sub(self.base).min(self.used);
+        let start = addr.saturating_sub(self.rx.as_ptr() as usize).min(self.used);
         let end = (start + len).min(self.used);
-        &m[start..end]
+        &self.rx[start..end]
     }
 }

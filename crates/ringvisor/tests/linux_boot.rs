@@ -67,3 +67,20 @@ pub fn boot_and_check(extra: &[&str]) {
 fn debian_boots_to_shell_on_interpreter() {
     boot_and_check(&["--engine", "interpreter"]);
 }
+
+#[test]
+fn debian_boots_to_shell_on_recompiler() {
+    boot_and_check(&["--engine", "recompiler"]);
+}
+
+#[test]
+fn debian_boots_to_shell_on_auto() {
+    boot_and_check(&["--engine", "auto"]);
+}
+
+#[test]
+fn debian_boots_to_shell_switching_engines() {
+    // Move the CPU between interpreter and recompiler every 100,000
+    // instructions, all through boot and the shell session.
+    boot_and_check(&["--engine", "auto", "--switch-every", "100000"]);
+}
