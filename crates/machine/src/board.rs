@@ -196,10 +196,11 @@ impl Bus for Board {
 
     fn interrupt_pending(&mut self) -> bool {
         let levels = self.lines.levels();
-        if let Some(v) = self.intr_cache {
-            if levels == self.intr_levels && self.lines.peek_rising_edges() == 0 {
-                return v;
-            }
+        if let Some(v) = self.intr_cache
+            && levels == self.intr_levels
+            && self.lines.peek_rising_edges() == 0
+        {
+            return v;
         }
         self.intr_levels = levels;
         let v = self.pic.interrupt_output();

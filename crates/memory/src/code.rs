@@ -109,7 +109,9 @@ impl CodePages {
     pub fn read(&self, cursor: &mut Cursor) -> Invalidations<'_> {
         let at = cursor.0;
         cursor.0 = self.end();
-        if at < self.all_before {
+        // Behind a dropped part of the log, or ahead of its end (a cursor
+        // from another memory): drop everything.
+        if at < self.all_before || at < self.log_start || at > cursor.0 {
             return Invalidations::All;
         }
         Invalidations::Pages(&self.log[(at - self.log_start) as usize..])

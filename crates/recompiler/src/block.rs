@@ -14,8 +14,6 @@ pub struct GuestBlock {
     pub insns: Vec<(Insn, Instruction)>,
     /// EIP of the first instruction.
     pub eip: u32,
-    /// Physical address of the first byte.
-    pub phys: u32,
     /// Length in bytes.
     pub bytes: u32,
 }
@@ -74,7 +72,6 @@ pub fn read(c: &mut Ctx, phys: u32, eip: u32, code32: bool) -> Option<GuestBlock
     Some(GuestBlock {
         insns,
         eip,
-        phys,
         bytes: off as u32,
     })
 }

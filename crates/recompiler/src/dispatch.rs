@@ -19,8 +19,6 @@ use std::collections::HashMap;
 const CODE_SIZE: usize = 64 << 20;
 /// Chain slots (one word each); when all are used, everything is dropped.
 const SLOTS: usize = 1 << 18;
-/// Blocks run this often in the interpreter before they are translated.
-pub const DEFAULT_THRESHOLD: u32 = 8;
 
 /// What identifies a translation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -133,8 +131,10 @@ impl Recompiler {
         })
     }
 
-    /// Drop every translation.
+    /// Drop every translation and every cached address translation.
     pub fn flush(&mut self) {
+        self.tlb.flush_all();
+        self.interp.flush();
         self.trans.clear();
         self.index.clear();
         self.by_page.clear();
@@ -282,7 +282,7 @@ impl Recompiler {
                 self.stats.interpreted_instructions += n;
                 left -= n.max(1) as i64;
                 if self.single_block {
-                    return Exit::Budget;
+                    return single_block_exit(c);
                 }
                 continue;
             }
@@ -291,7 +291,7 @@ impl Recompiler {
                 self.stats.interpreted_instructions += n;
                 left -= n.max(1) as i64;
                 if self.single_block {
-                    return Exit::Budget;
+                    return single_block_exit(c);
                 }
                 continue;
             };
@@ -307,7 +307,7 @@ impl Recompiler {
             }
             if self.single_block {
                 self.pending_chain = None;
-                return Exit::Budget;
+                return single_block_exit(c);
             }
         }
     }
@@ -341,14 +341,19 @@ impl Recompiler {
                 self.translate(c, key)?
             }
         };
-        if let Some(slot) = self.pending_chain.take() {
-            if self.slot_owner[slot as usize] == (key.phys >> 12, key.mode, key.eip) {
-                self.slots[slot as usize] = self.trans[i].code;
-                self.stats.chains += 1;
-            }
+        if let Some(slot) = self.pending_chain.take()
+            && self.slot_owner[slot as usize] == (key.phys >> 12, key.mode, key.eip)
+        {
+            self.slots[slot as usize] = self.trans[i].code;
+            self.stats.chains += 1;
         }
         c.s.seg[sreg::CS].within_limit(eip, self.trans[i].bytes).then_some(i)
     }
+}
+
+/// How a single-block run ends: as the run loop would see it next.
+fn single_block_exit(c: &Ctx) -> Exit {
+    if c.shutdown { Exit::Shutdown } else { Exit::Budget }
 }
 
 impl Recompiler {
@@ -356,7 +361,7 @@ impl Recompiler {
     /// disassembled (for lockstep divergence reports); `None` when the last
     /// step was interpreted.
     pub fn describe_last(&mut self) -> Option<String> {
-        let i = self.last_translation.take()?;
+        let i = self.last_translation?;
         let t = self.trans.get(i)?;
         use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
         let mut out = format!(
@@ -388,6 +393,7 @@ impl Engine for Recompiler {
 
     fn run(&mut self, cpu: &mut CpuState, mem: &mut GuestMemory, bus: &mut dyn Bus, budget: u64) -> Exit {
         let mut tlb = std::mem::take(&mut self.tlb);
+        self.last_translation = None;
         let exit = {
             let mut c = Ctx::new(cpu, mem, bus, &mut tlb);
             let e = self.run_loop(&mut c, budget);

@@ -37,7 +37,6 @@ pub mod off {
     pub const STATE: i32 = offset_of!(Frame, state) as i32;
     pub const RAM: i32 = offset_of!(Frame, ram) as i32;
     pub const TLB: i32 = offset_of!(Frame, tlb) as i32;
-    pub const CTX: i32 = offset_of!(Frame, ctx) as i32;
     pub const BUDGET: i32 = offset_of!(Frame, budget) as i32;
     pub const RETIRED: i32 = offset_of!(Frame, retired) as i32;
     pub const END: i32 = offset_of!(Frame, end) as i32;
@@ -52,17 +51,10 @@ pub mod state {
     pub const EIP: i32 = offset_of!(CpuState, eip) as i32;
     pub const RESULT: i32 = (offset_of!(CpuState, lazy) + offset_of!(cpu::flags::LazyFlags, result)) as i32;
     pub const AUX: i32 = (offset_of!(CpuState, lazy) + offset_of!(cpu::flags::LazyFlags, aux)) as i32;
-    pub const EFLAGS_REST: i32 = offset_of!(CpuState, eflags_rest) as i32;
-    pub const SEG: i32 = offset_of!(CpuState, seg) as i32;
 
     /// Offset of general register `n`.
     pub const fn gpr(n: u8) -> i32 {
         GPR + 4 * (n as i32 & 7)
-    }
-
-    /// Offset of segment register `n`'s field at `field`.
-    pub const fn seg(n: u8, field: usize) -> i32 {
-        SEG + (n as i32) * cpu::segment::layout::SIZE as i32 + field as i32
     }
 }
 

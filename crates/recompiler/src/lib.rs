@@ -19,6 +19,9 @@
 mod block;
 mod codebuf;
 mod dispatch;
+// dynasm expands dynamic register operands (`Rd(n)`) to `n.into()`, a
+// conversion clippy calls useless when `n` is already a `u8`.
+#[allow(clippy::useless_conversion)]
 mod emit;
 mod frame;
 mod mode;

@@ -84,11 +84,13 @@ unsafe fn ctx<'a>(frame: *mut Frame) -> &'a mut Ctx<'a> {
 ///
 /// # Safety
 /// As for [`rt_exec`].
-pub unsafe extern "sysv64" fn rt_load(frame: *mut Frame, lin: u32, size: u32, for_write: u32) -> u64 {
+pub unsafe extern "sysv64" fn rt_load(frame: *mut Frame, lin: u32, size_seg: u32, for_write: u32) -> u64 {
     // SAFETY: per the contract.
     let c = unsafe { ctx(frame) };
     let user = c.user();
+    let (size, seg) = (size_seg & 0xFF, (size_seg >> 8) as usize);
     let r = (|| {
+        wrap_check(lin, size, seg)?;
         if for_write != 0 {
             c.probe_write_lin(lin, size, user)?;
         }
@@ -113,15 +115,16 @@ pub unsafe extern "sysv64" fn rt_load(frame: *mut Frame, lin: u32, size: u32, fo
 ///
 /// # Safety
 /// As for [`rt_exec`].
-pub unsafe extern "sysv64" fn rt_store(frame: *mut Frame, lin: u32, value: u32, size: u32) -> u32 {
+pub unsafe extern "sysv64" fn rt_store(frame: *mut Frame, lin: u32, value: u32, size_seg: u32) -> u32 {
     // SAFETY: per the contract.
     let c = unsafe { ctx(frame) };
     let user = c.user();
-    let r = match size {
+    let (size, seg) = (size_seg & 0xFF, (size_seg >> 8) as usize);
+    let r = wrap_check(lin, size, seg).and_then(|()| match size {
         1 => c.write_lin::<W8>(lin, value, user),
         2 => c.write_lin::<W16>(lin, value, user),
         _ => c.write_lin::<W32>(lin, value, user),
-    };
+    });
     match r {
         Ok(()) => {
             if std::mem::take(&mut c.end_block) {
@@ -135,6 +138,16 @@ pub unsafe extern "sysv64" fn rt_store(frame: *mut Frame, lin: u32, value: u32, 
             exec::FAULTED
         }
     }
+}
+
+/// Inline accesses are made only through flat (4 GiB, base 0) segments,
+/// where the one limit violation left is an access running past offset
+/// 0xFFFFFFFF: #GP(0), or #SS(0) through SS.
+fn wrap_check(lin: u32, size: u32, seg: usize) -> cpu::Res {
+    if lin as u64 + size as u64 > 1 << 32 {
+        return Err(Ctx::seg_fault(seg));
+    }
+    Ok(())
 }
 
 /// The entry trampoline: `enter(frame, code) -> exit code`.

@@ -28,6 +28,9 @@ enum Command {
     Sst(cmd::sst::Args),
     /// Measure performance (interpreter MIPS on a fixed guest program).
     Bench(cmd::bench::Args),
+    /// Compare the recompiler with the interpreter, block by block, on
+    /// generated guests.
+    Lockstep(cmd::lockstep::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Initramfs(a) => cmd::initramfs::run(a),
         Command::Sst(a) => cmd::sst::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Lockstep(a) => cmd::lockstep::run(a),
     };
     match result {
         Ok(code) => code,

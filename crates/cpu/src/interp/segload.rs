@@ -14,6 +14,10 @@ impl Ctx<'_> {
     /// Load data or stack segment register `idx` with `sel` as MOV/POP/LxS
     /// do, in whatever mode the CPU is in.
     pub fn load_seg(&mut self, idx: usize, sel: u16) -> Res {
+        // Code after a segment load may depend on the new segment (an
+        // engine specialises on flat segments and stack size): end the
+        // block here.
+        self.end_block = true;
         if !self.s.protected_mode() {
             self.s.seg[idx].load_real(sel);
             return Ok(());

@@ -245,7 +245,12 @@ pub fn classify(ins: &Instruction, insn: &Insn, m: u32) -> Kind {
         }
     };
     let mn = ins.mnemonic();
-    let code32_branch = m & mode::BIGCS != 0;
+    // A near target needs no limit check when CS admits every value the
+    // branch can produce: a 16-bit target under a limit of at least
+    // 0xFFFF, a 32-bit one only in 32-bit code (4 GiB limit). A 32-bit
+    // branch in 16-bit code (operand-size prefix) can leave the segment.
+    let code32_branch = m & mode::BIGCS != 0 && (m & mode::CODE32 != 0 || ins.op_kind(0) == OpKind::NearBranch16);
+    let ret_ok = m & mode::BIGCS != 0 && m & mode::CODE32 != 0;
     let k = (|| -> Option<Kind> {
         if let Some(op) = alu_op(mn) {
             return Some(Kind::Alu {
@@ -301,7 +306,7 @@ pub fn classify(ins: &Instruction, insn: &Insn, m: u32) -> Kind {
                     _ => ShiftOp::Shl,
                 };
                 let count = match ins.op_kind(1) {
-                    OpKind::Immediate8 => (ins.immediate8() & 0x1F) as u8,
+                    OpKind::Immediate8 => ins.immediate8() & 0x1F,
                     _ => return None,
                 };
                 // A zero count leaves everything unchanged: nothing to do
@@ -346,8 +351,8 @@ pub fn classify(ins: &Instruction, insn: &Insn, m: u32) -> Kind {
                     Code::Call_rel32_32 if code32_branch && stack32 => Some(Kind::Call {
                         target: branch_target(ins)?,
                     }),
-                    Code::Retnd if code32_branch && stack32 => Some(Kind::Ret { imm: 0 }),
-                    Code::Retnd_imm16 if code32_branch && stack32 => Some(Kind::Ret { imm: ins.immediate16() }),
+                    Code::Retnd if ret_ok && stack32 => Some(Kind::Ret { imm: 0 }),
+                    Code::Retnd_imm16 if ret_ok && stack32 => Some(Kind::Ret { imm: ins.immediate16() }),
                     Code::Push_r32 if stack32 => Some(Kind::Push { src: opnd(0)? }),
                     Code::Pushd_imm8 | Code::Pushd_imm32 if stack32 => Some(Kind::Push {
                         src: Opnd::Imm(ins.immediate(0) as u32),

@@ -15,8 +15,11 @@ use crate::frame::{off, state};
 use crate::runtime::{self, exec, exit};
 use classify::{AluOp, Kind, Opnd, classify};
 use cpu::interp::insn::Insn;
+
+/// SS, for the stack accesses of PUSH/POP/CALL/RET.
+const SS: u8 = cpu::state::sreg::SS as u8;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, dynasm};
-use templates::{Asm, Gen, RAX, RCX, RDX};
+use templates::{Asm, Gen, RAX, RCX, RDX, Site};
 
 /// Where a translated block's exits go.
 pub struct Targets {
@@ -204,13 +207,19 @@ fn inline(
     slots: &mut Slots,
 ) -> bool {
     let has_mem = |o: Opnd| o == Opnd::Mem;
+    let at = Site {
+        start,
+        seg: i.seg,
+        fault: out,
+    };
+    let stack = Site { seg: SS, ..at };
     match kind {
         Kind::Mov { w, dst, src } => {
             if has_mem(dst) || has_mem(src) {
                 g.ea(i);
             }
-            g.read(w, src, RCX, false, start, out);
-            g.write(w, dst, RCX, start, out);
+            g.read(w, src, RCX, false, at);
+            g.write(w, dst, RCX, at);
             if has_mem(dst) {
                 check_end(&mut g.a, next, out);
             }
@@ -220,11 +229,11 @@ fn inline(
                 g.ea(i);
             }
             let writes = !matches!(op, AluOp::Cmp | AluOp::Test);
-            g.read(w, dst, RAX, writes && has_mem(dst), start, out);
-            g.read(w, src, RCX, false, start, out);
+            g.read(w, dst, RAX, writes && has_mem(dst), at);
+            g.read(w, src, RCX, false, at);
             g.alu(op, w);
             if writes {
-                g.write(w, dst, RDX, start, out);
+                g.write(w, dst, RDX, at);
                 if has_mem(dst) {
                     check_end(&mut g.a, next, out);
                 }
@@ -234,9 +243,9 @@ fn inline(
             if has_mem(dst) {
                 g.ea(i);
             }
-            g.read(w, dst, RAX, has_mem(dst), start, out);
+            g.read(w, dst, RAX, has_mem(dst), at);
             g.incdec(w, dec);
-            g.write(w, dst, RDX, start, out);
+            g.write(w, dst, RDX, at);
             if has_mem(dst) {
                 check_end(&mut g.a, next, out);
             }
@@ -245,11 +254,11 @@ fn inline(
             if has_mem(dst) {
                 g.ea(i);
             }
-            g.read(w, dst, RCX, has_mem(dst), start, out);
+            g.read(w, dst, RCX, has_mem(dst), at);
             dynasm!(g.a ; .arch x64 ; xor eax, eax ; mov edx, eax ; sub edx, ecx);
             templates::mask_edx(&mut g.a, w);
             g.flags_sub(w);
-            g.write(w, dst, RDX, start, out);
+            g.write(w, dst, RDX, at);
             if has_mem(dst) {
                 check_end(&mut g.a, next, out);
             }
@@ -258,10 +267,10 @@ fn inline(
             if has_mem(dst) {
                 g.ea(i);
             }
-            g.read(w, dst, RDX, has_mem(dst), start, out);
+            g.read(w, dst, RDX, has_mem(dst), at);
             dynasm!(g.a ; .arch x64 ; not edx);
             templates::mask_edx(&mut g.a, w);
-            g.write(w, dst, RDX, start, out);
+            g.write(w, dst, RDX, at);
             if has_mem(dst) {
                 check_end(&mut g.a, next, out);
             }
@@ -274,7 +283,7 @@ fn inline(
             if has_mem(src) {
                 g.ea(i);
             }
-            g.read(sw, src, RCX, false, start, out);
+            g.read(sw, src, RCX, false, at);
             if signed {
                 match sw {
                     1 => dynasm!(g.a ; .arch x64 ; movsx ecx, cl),
@@ -287,9 +296,9 @@ fn inline(
             if has_mem(dst) {
                 g.ea(i);
             }
-            g.read(w, dst, RAX, has_mem(dst), start, out);
+            g.read(w, dst, RAX, has_mem(dst), at);
             g.shift(op, w, count);
-            g.write(w, dst, RDX, start, out);
+            g.write(w, dst, RDX, at);
             if has_mem(dst) {
                 check_end(&mut g.a, next, out);
             }
@@ -300,7 +309,7 @@ fn inline(
             }
             g.eval_cond(cc);
             dynasm!(g.a ; .arch x64 ; mov ecx, r10d);
-            g.write(1, dst, RCX, start, out);
+            g.write(1, dst, RCX, at);
             if has_mem(dst) {
                 check_end(&mut g.a, next, out);
             }
@@ -310,7 +319,7 @@ fn inline(
                 g.ea(i);
             }
             // The source is read (and may fault) whatever the condition.
-            g.read(w, src, RCX, false, start, out);
+            g.read(w, src, RCX, false, at);
             g.eval_cond(cc);
             dynasm!(g.a ; .arch x64 ; test r10d, r10d ; jz >skip);
             g.st_reg(w, dst, RCX);
@@ -320,15 +329,15 @@ fn inline(
             if has_mem(src) {
                 g.ea(i);
             }
-            g.read(4, src, RCX, false, start, out);
+            g.read(4, src, RCX, false, at);
             dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)] ; sub esi, 4);
-            g.store(4, RCX, start, out);
+            g.store(4, RCX, stack);
             dynasm!(g.a ; .arch x64 ; mov [rbx + state::gpr(4)], esi);
             check_end(&mut g.a, next, out);
         }
         Kind::Pop { dst } => {
             dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)]);
-            g.load(4, RCX as u8, false, start, out);
+            g.load(4, RCX, false, stack);
             dynasm!(g.a ; .arch x64 ; add DWORD [rbx + state::gpr(4)], 4);
             g.st_reg(4, dst, RCX);
         }
@@ -348,7 +357,7 @@ fn inline(
         }
         Kind::Call { target } => {
             dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)] ; sub esi, 4 ; mov ecx, next as i32);
-            g.store(4, RCX, start, out);
+            g.store(4, RCX, stack);
             dynasm!(g.a ; .arch x64 ; mov [rbx + state::gpr(4)], esi);
             // A store into code: leave to the dispatcher (not through a
             // chain) so it sees the invalidation first.
@@ -365,7 +374,7 @@ fn inline(
         }
         Kind::Ret { imm } => {
             dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)]);
-            g.load(4, RCX, false, start, out);
+            g.load(4, RCX, false, stack);
             dynasm!(g.a
                 ; .arch x64
                 ; add esi, 4 + imm as i32

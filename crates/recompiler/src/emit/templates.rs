@@ -26,10 +26,7 @@ pub const RDX: u8 = 2;
 pub struct Slow {
     pub entry: DynamicLabel,
     pub back: DynamicLabel,
-    /// Where a fault goes (the instruction's early exit).
-    pub fault: DynamicLabel,
-    /// EIP of the instruction (a fault is reported there).
-    pub start: u32,
+    pub at: Site,
     pub size: u8,
     pub kind: SlowKind,
 }
@@ -42,6 +39,18 @@ pub enum SlowKind {
 }
 
 /// Emits code for one block.
+/// Where a memory access is made: what its slow path needs to report a
+/// fault exactly.
+#[derive(Clone, Copy)]
+pub struct Site {
+    /// EIP of the instruction (a fault is reported there).
+    pub start: u32,
+    /// Segment register of the access (for the fault it would raise).
+    pub seg: u8,
+    /// Where the block's code goes when the access faults.
+    pub fault: DynamicLabel,
+}
+
 pub struct Gen {
     pub a: Asm,
     pub slow: Vec<Slow>,
@@ -110,7 +119,7 @@ impl Gen {
 
     /// Load `size` bytes at linear ESI into host `dst` (zero-extended);
     /// `for_write` also requires write access (read-modify-write).
-    pub fn load(&mut self, size: u8, dst: u8, for_write: bool, start: u32, fault: DynamicLabel) {
+    pub fn load(&mut self, size: u8, dst: u8, for_write: bool, at: Site) {
         let entry = self.a.new_dynamic_label();
         let back = self.a.new_dynamic_label();
         let tag = if for_write { tlb::WRITE_TAG } else { tlb::READ_TAG };
@@ -165,15 +174,14 @@ impl Gen {
         self.slow.push(Slow {
             entry,
             back,
-            fault,
-            start,
+            at,
             size,
             kind: SlowKind::Load { dst, for_write },
         });
     }
 
     /// Store host `src`'s low `size` bytes at linear ESI.
-    pub fn store(&mut self, size: u8, src: u8, start: u32, fault: DynamicLabel) {
+    pub fn store(&mut self, size: u8, src: u8, at: Site) {
         let entry = self.a.new_dynamic_label();
         let back = self.a.new_dynamic_label();
         let a = &mut self.a;
@@ -214,8 +222,7 @@ impl Gen {
         self.slow.push(Slow {
             entry,
             back,
-            fault,
-            start,
+            at,
             size,
             kind: SlowKind::Store { src },
         });
@@ -233,7 +240,7 @@ impl Gen {
             dynasm!(a
                 ; .arch x64
                 ; =>s.entry
-                ; mov DWORD [rbx + state::EIP], s.start as i32
+                ; mov DWORD [rbx + state::EIP], s.at.start as i32
                 ; push rax
                 ; push rcx
                 ; push rdx
@@ -259,7 +266,7 @@ impl Gen {
                         ; .arch x64
                         ; mov rdi, r12
                         // ESI already holds the linear address.
-                        ; mov edx, s.size as i32
+                        ; mov edx, (s.size as u32 | (s.at.seg as u32) << 8) as i32
                         ; mov ecx, for_write as i32
                         ; mov rax, QWORD load_fn
                         ; call rax
@@ -280,7 +287,7 @@ impl Gen {
                         ; fault:
                         ; add rsp, 80
                         ; mov eax, exec::FAULTED as i32
-                        ; jmp =>s.fault
+                        ; jmp =>s.at.fault
                     );
                 }
                 SlowKind::Store { src } => {
@@ -288,7 +295,7 @@ impl Gen {
                         ; .arch x64
                         ; mov edx, Rd(src)
                         ; mov rdi, r12
-                        ; mov ecx, s.size as i32
+                        ; mov ecx, (s.size as u32 | (s.at.seg as u32) << 8) as i32
                         ; mov rax, QWORD store_fn
                         ; call rax
                         ; test eax, eax
@@ -307,7 +314,7 @@ impl Gen {
                         ; fault:
                         ; add rsp, 80
                         ; mov eax, exec::FAULTED as i32
-                        ; jmp =>s.fault
+                        ; jmp =>s.at.fault
                     );
                 }
             }
@@ -318,10 +325,10 @@ impl Gen {
 
     /// Read operand `o` (width `w`) into host `h`; the memory operand
     /// address must be in ESI already.
-    pub fn read(&mut self, w: Width, o: Opnd, h: u8, rmw: bool, start: u32, fault: DynamicLabel) {
+    pub fn read(&mut self, w: Width, o: Opnd, h: u8, rmw: bool, at: Site) {
         match o {
             Opnd::Reg(n) => self.ld_reg(w, n, h),
-            Opnd::Mem => self.load(w, h, rmw, start, fault),
+            Opnd::Mem => self.load(w, h, rmw, at),
             Opnd::Imm(v) => {
                 let v = mask(w, v);
                 let a = &mut self.a;
@@ -331,10 +338,10 @@ impl Gen {
     }
 
     /// Write host `h` to operand `o` (register or memory at ESI).
-    pub fn write(&mut self, w: Width, o: Opnd, h: u8, start: u32, fault: DynamicLabel) {
+    pub fn write(&mut self, w: Width, o: Opnd, h: u8, at: Site) {
         match o {
             Opnd::Reg(n) => self.st_reg(w, n, h),
-            Opnd::Mem => self.store(w, h, start, fault),
+            Opnd::Mem => self.store(w, h, at),
             Opnd::Imm(_) => {}
         }
     }
@@ -348,13 +355,14 @@ impl Gen {
         dynasm!(a ; .arch x64 ; mov DWORD [rbx + state::AUX], 0);
     }
 
-    /// RESULT = sign-extended EDX.
+    /// RESULT = sign-extended EDX. Clobbers only R11 (callers keep
+    /// values in R8-R10 and EDI across it).
     fn store_result(&mut self, w: Width) {
         let a = &mut self.a;
         match w {
             4 => dynasm!(a ; .arch x64 ; mov [rbx + state::RESULT], edx),
-            2 => dynasm!(a ; .arch x64 ; movsx r8d, dx ; mov [rbx + state::RESULT], r8d),
-            _ => dynasm!(a ; .arch x64 ; movsx r8d, dl ; mov [rbx + state::RESULT], r8d),
+            2 => dynasm!(a ; .arch x64 ; movsx r11d, dx ; mov [rbx + state::RESULT], r11d),
+            _ => dynasm!(a ; .arch x64 ; movsx r11d, dl ; mov [rbx + state::RESULT], r11d),
         }
     }
 
@@ -559,8 +567,9 @@ impl Gen {
     /// INC/DEC of EAX into EDX: flags as ADD/SUB 1 with CF kept.
     pub fn incdec(&mut self, w: Width, dec: bool) {
         let a = &mut self.a;
-        // Old CF into R8D before the flags are replaced.
-        dynasm!(a ; .arch x64 ; mov r8d, [rbx + state::AUX] ; shr r8d, 31 ; mov ecx, 1);
+        // Old CF into EDI (untouched by the flag templates) before the
+        // flags are replaced.
+        dynasm!(a ; .arch x64 ; mov edi, [rbx + state::AUX] ; shr edi, 31 ; mov ecx, 1);
         if dec {
             dynasm!(a ; .arch x64 ; mov edx, eax ; sub edx, 1);
             mask_edx(&mut self.a, w);
@@ -579,9 +588,9 @@ impl Gen {
             ; add r10d, r10d
             ; xor r10d, r9d
             ; shr r10d, 31
-            ; xor r10d, r8d
+            ; xor r10d, edi
             ; shl r10d, 30
-            ; mov r11d, r8d
+            ; mov r11d, edi
             ; shl r11d, 31
             ; and r9d, 0x3FFF_FFFF
             ; or r9d, r10d

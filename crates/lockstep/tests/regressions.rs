@@ -1,0 +1,114 @@
+//! Every divergence lockstep found, kept as a test: the guest that showed
+//! it (a small hand-written one that isolates the bug, and the generated
+//! one where it was found), run in lockstep with blocks translated at once.
+
+use lockstep::programs::{self, SEL_SMALL_DATA};
+use lockstep::{Lockstep, Totals};
+
+type Guest = (cpu::CpuState, memory::GuestMemory);
+
+/// Run `make()` twice in lockstep; panic with the report on a divergence.
+fn lockstep(make: impl Fn() -> Guest, max: u64) -> Totals {
+    let mut ls = Lockstep::new(1).expect("engines");
+    let (mut sa, mut ma) = make();
+    let (mut sb, mut mb) = make();
+    match ls.run((&mut sa, &mut ma), (&mut sb, &mut mb), max) {
+        Ok(t) => t,
+        Err(d) => panic!("{d}"),
+    }
+}
+
+/// The code followed by a HLT, so each guest ends where it should.
+fn with_hlt(code: &[u8]) -> Vec<u8> {
+    let mut v = code.to_vec();
+    v.push(0xF4);
+    v
+}
+
+const REGS: [u32; 8] = [
+    0x1234_5678,
+    0xFFFF_FFFF,
+    0x8000_0000,
+    0x0003_0000,
+    0x0000_F000,
+    0,
+    0x0003_0100,
+    0x0003_0200,
+];
+
+#[test]
+fn inc_dec_keep_the_carry_flag() {
+    // STC; INC dword [EBX]; ADC EAX,0; DEC ECX; ADC EDX,0; CLC; INC ECX; ADC EAX,EAX
+    let code = with_hlt(&[0xF9, 0xFF, 0x03, 0x83, 0xD0, 0x00, 0x49, 0x83, 0xD2, 0x00, 0xF8, 0x41, 0x11, 0xC0]);
+    let t = lockstep(|| programs::flat32(&code, REGS, 0), 100);
+    assert!(t.translated_steps >= 1 && t.instructions >= 8, "{t:?}");
+}
+
+#[test]
+fn memory_destinations_store_their_results() {
+    // ADD [EBX],EAX; SUB word [EBX+2],5; XOR byte [EBX+1],0x5A; NEG dword [EBX+4]; NOT word [EBX+6]
+    let code = with_hlt(&[
+        0x01, 0x03, 0x66, 0x83, 0x6B, 0x02, 0x05, 0x80, 0x73, 0x01, 0x5A, 0xF7, 0x5B, 0x04, 0x66, 0xF7, 0x53, 0x06,
+    ]);
+    let t = lockstep(|| programs::flat32(&code, REGS, 0), 100);
+    assert!(t.instructions >= 5, "{t:?}");
+}
+
+#[test]
+fn a_segment_load_ends_the_block() {
+    // MOV AX,0x18; MOV DS,AX; MOV [EBX],EAX (through DS, base 0x20000 and
+    // limit 0xFFFF now: EBX = 0x30000 is beyond it, #GP); the block must
+    // not keep the flat DS it was translated with.
+    let mut regs = REGS;
+    regs[3] = 0x100;
+    let code = with_hlt(&[0x66, 0xB8, SEL_SMALL_DATA as u8, 0x00, 0x8E, 0xD8, 0x89, 0x03, 0x89, 0x43, 0x04]);
+    let (s, _) = lockstep_state(|| programs::flat32(&code, regs, 0));
+    assert_eq!(s.seg[cpu::state::sreg::DS].base(), 0x2_0000);
+    let mut regs = REGS;
+    regs[3] = 0x1_0000;
+    lockstep(|| programs::flat32(&code, regs, 0), 100);
+}
+
+#[test]
+fn a_triple_fault_stops_both_engines() {
+    // LIDT with limit 0 (from a zeroed location), then UD2: #UD, #DF, shutdown.
+    let mut regs = REGS;
+    regs[3] = 0x3000;
+    let code = with_hlt(&[0x0F, 0x01, 0x1B, 0x0F, 0x0B]);
+    let t = lockstep(|| programs::flat32(&code, regs, 0), 100);
+    assert_eq!(t.instructions, 1, "LIDT retires, UD2 does not: {t:?}");
+}
+
+#[test]
+fn accesses_that_wrap_the_segment_fault() {
+    // MOV EAX,[0xFFFFFFFE]; MOV [0xFFFFFFFF],AX; PUSH at ESP = 2.
+    for code in [
+        &[0xA1, 0xFE, 0xFF, 0xFF, 0xFF][..],
+        &[0x66, 0xA3, 0xFF, 0xFF, 0xFF, 0xFF],
+        &[0xBC, 0x02, 0, 0, 0, 0x50],
+    ] {
+        let code = with_hlt(code);
+        lockstep(|| programs::flat32(&code, REGS, 0), 100);
+    }
+}
+
+#[test]
+fn a_32_bit_branch_in_16_bit_code_checks_the_limit() {
+    // DEC AX; JNZ with an operand-size prefix to 0xFFFFFFCD: beyond the
+    // real-mode limit, #GP (through the zeroed IVT).
+    let code = [0x48, 0x66, 0x75, 0xC9];
+    lockstep(|| programs::real16(&code, REGS, 0), 50);
+    // The generated machine it was found on (campaign seed 3).
+    lockstep(|| programs::random_machine(8439708973090260871), 2000);
+}
+
+/// Run in lockstep and return the final recompiler-side state.
+fn lockstep_state(make: impl Fn() -> Guest) -> Guest {
+    let mut ls = Lockstep::new(1).expect("engines");
+    let (mut sa, mut ma) = make();
+    let (mut sb, mut mb) = make();
+    if let Err(d) = ls.run((&mut sa, &mut ma), (&mut sb, &mut mb), 100) {
+        panic!("{d}");
+    }
+    (sb, mb)
+}
