@@ -31,7 +31,8 @@ pub trait Engine {
     /// Instructions retired so far.
     fn instructions(&self) -> u64;
 
-    /// Engine-specific counters, one line, for `--stats` and benchmarks.
+    /// Engine-specific counters for `--stats` and benchmarks, one or more
+    /// lines.
     fn stats_report(&self) -> String {
         String::new()
     }
@@ -52,5 +53,13 @@ impl Engine for crate::interp::Interpreter {
 
     fn instructions(&self) -> u64 {
         self.stats.instructions
+    }
+
+    fn stats_report(&self) -> String {
+        let s = &self.stats;
+        format!(
+            "{} instructions; {} blocks decoded, {} instructions decoded without caching (MMIO, page-crossing)",
+            s.instructions, s.blocks_decoded, s.uncached
+        )
     }
 }

@@ -124,6 +124,23 @@ impl ExecManager {
         }
     }
 
+    /// Count what only `--stats` needs (the recompiler's fallbacks by
+    /// instruction).
+    pub fn enable_stats(&mut self) {
+        if let Some(r) = &mut self.recompiler {
+            r.enable_stats();
+        }
+    }
+
+    /// Each engine's statistics: name and report lines.
+    pub fn stats_reports(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![(self.interpreter.name(), self.interpreter.stats_report())];
+        if let Some(r) = &self.recompiler {
+            v.push((r.name(), r.stats_report()));
+        }
+        v
+    }
+
     /// Drop all caches (machine reset).
     pub fn flush(&mut self) {
         self.interpreter.flush();

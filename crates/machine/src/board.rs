@@ -2,6 +2,7 @@
 //! (`cpu::Bus`).
 
 use crate::clock::Clock;
+use crate::stats::IoStats;
 use cpu::Bus;
 use devices::debugcon::DebugCon;
 use devices::i8042::I8042;
@@ -13,6 +14,7 @@ use devices::rtc::Rtc;
 use devices::sysctl::SystemControlA;
 use devices::uart::{self, Uart};
 use devices::{IrqLine, IrqLines, PortIo, Timed, rate_limited};
+use std::time::Instant;
 
 /// IRQ of the x87 error (FERR#) on a PC.
 const IRQ_FPU: u8 = 13;
@@ -47,9 +49,22 @@ pub struct Board {
     /// the engine asks at every block boundary.
     intr_cache: Option<bool>,
     intr_levels: u32,
-    /// Counters for statistics.
-    pub port_reads: u64,
-    pub port_writes: u64,
+    /// I/O and interrupt counters, when `--stats` asked for them.
+    pub io_stats: Option<Box<IoStats>>,
+}
+
+/// The devices behind ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dev {
+    Pic,
+    Pit,
+    Rtc,
+    Kbc,
+    SysCtl,
+    Post,
+    Pci,
+    Uart(usize),
+    DebugCon,
 }
 
 impl Board {
@@ -75,8 +90,7 @@ impl Board {
             a20: true,
             intr_cache: None,
             intr_levels: 0,
-            port_reads: 0,
-            port_writes: 0,
+            io_stats: None,
         }
     }
 
@@ -108,26 +122,96 @@ impl Board {
         self.intr_cache = None;
     }
 
-    /// The device owning `port`, if any.
-    fn device(&mut self, port: u16) -> Option<&mut dyn PortIo> {
-        if matches!(port, 0x20 | 0x21 | 0xA0 | 0xA1 | 0x4D0 | 0x4D1) {
-            self.intr_cache = None;
-        }
+    /// The device owning `port`, if any: the port map.
+    fn dev_at(&self, port: u16) -> Option<Dev> {
         Some(match port {
-            0x20 | 0x21 | 0xA0 | 0xA1 | 0x4D0 | 0x4D1 => &mut self.pic,
-            0x40..=0x43 | 0x61 => &mut self.pit,
-            0x70 | 0x71 => &mut self.rtc,
-            0x60 | 0x64 => &mut self.kbc,
-            0x92 => &mut self.sysctl,
-            0x80 => &mut self.post,
-            0xCF8..=0xCFF => &mut self.pci,
-            0x3F8..=0x3FF => &mut self.uarts[0],
-            0x2F8..=0x2FF => &mut self.uarts[1],
-            0x3E8..=0x3EF => &mut self.uarts[2],
-            0x2E8..=0x2EF => &mut self.uarts[3],
-            p if p == self.debugcon_port => &mut self.debugcon,
+            0x20 | 0x21 | 0xA0 | 0xA1 | 0x4D0 | 0x4D1 => Dev::Pic,
+            0x40..=0x43 | 0x61 => Dev::Pit,
+            0x70 | 0x71 => Dev::Rtc,
+            0x60 | 0x64 => Dev::Kbc,
+            0x92 => Dev::SysCtl,
+            0x80 => Dev::Post,
+            0xCF8..=0xCFF => Dev::Pci,
+            0x3F8..=0x3FF => Dev::Uart(0),
+            0x2F8..=0x2FF => Dev::Uart(1),
+            0x3E8..=0x3EF => Dev::Uart(2),
+            0x2E8..=0x2EF => Dev::Uart(3),
+            p if p == self.debugcon_port => Dev::DebugCon,
             _ => return None,
         })
+    }
+
+    fn device(&mut self, dev: Dev) -> &mut dyn PortIo {
+        match dev {
+            Dev::Pic => {
+                self.intr_cache = None;
+                &mut self.pic
+            }
+            Dev::Pit => &mut self.pit,
+            Dev::Rtc => &mut self.rtc,
+            Dev::Kbc => &mut self.kbc,
+            Dev::SysCtl => &mut self.sysctl,
+            Dev::Post => &mut self.post,
+            Dev::Pci => &mut self.pci,
+            Dev::Uart(i) => &mut self.uarts[i],
+            Dev::DebugCon => &mut self.debugcon,
+        }
+    }
+
+    /// What answers at `port`, for statistics.
+    pub fn port_name(&self, port: u16) -> &'static str {
+        if Some(port) == self.debug_exit {
+            return "debug exit";
+        }
+        if port == 0xF0 {
+            return "x87 error latch";
+        }
+        match self.dev_at(port) {
+            Some(Dev::Pic) => "PIC",
+            Some(Dev::Pit) => "PIT",
+            Some(Dev::Rtc) => "RTC/CMOS",
+            Some(Dev::Kbc) => "i8042",
+            Some(Dev::SysCtl) => "system control A",
+            Some(Dev::Post) => "POST",
+            Some(Dev::Pci) => "PCI config",
+            Some(Dev::Uart(_)) => "UART",
+            Some(Dev::DebugCon) => "debug console",
+            None => "(nothing)",
+        }
+    }
+
+    /// The name of MMIO region `id`, for statistics.
+    pub fn mmio_name(&self, id: u32) -> String {
+        format!("region {id}")
+    }
+
+    fn read_port(&mut self, port: u16, size: u8) -> u32 {
+        let now = self.clock.now();
+        match self.dev_at(port) {
+            Some(d) => self.device(d).port_read(port, size, now),
+            None => {
+                rate_limited!(debug, "read from unbacked port {port:#x} ({size} bytes)");
+                devices::size_mask(size)
+            }
+        }
+    }
+
+    fn write_port(&mut self, port: u16, size: u8, value: u32) {
+        if Some(port) == self.debug_exit {
+            self.requests.debug_exit = Some(value & devices::size_mask(size));
+            return;
+        }
+        // Writing port F0 clears the x87 error latch (IRQ 13).
+        if port == 0xF0 {
+            self.fpu_irq.set_level(false);
+            return;
+        }
+        let now = self.clock.now();
+        match self.dev_at(port) {
+            Some(d) => self.device(d).port_write(port, size, value, now),
+            None => rate_limited!(debug, "write {value:#x} to unbacked port {port:#x} ({size} bytes)"),
+        }
+        self.after_write(port);
     }
 
     fn after_write(&mut self, port: u16) {
@@ -150,44 +234,40 @@ impl Board {
 
 impl Bus for Board {
     fn port_in(&mut self, port: u16, size: u8) -> u32 {
-        self.port_reads += 1;
         tracing::trace!(port, size, "port read");
-        let now = self.clock.now();
-        match self.device(port) {
-            Some(d) => d.port_read(port, size, now),
-            None => {
-                rate_limited!(debug, "read from unbacked port {port:#x} ({size} bytes)");
-                devices::size_mask(size)
-            }
+        let Some(t0) = self.io_stats.is_some().then(Instant::now) else {
+            return self.read_port(port, size);
+        };
+        let v = self.read_port(port, size);
+        if let Some(st) = &mut self.io_stats {
+            st.ports.entry(port).or_default().reads.add(t0);
         }
+        v
     }
 
     fn port_out(&mut self, port: u16, size: u8, value: u32) {
-        self.port_writes += 1;
         tracing::trace!(port, size, value, "port write");
-        if Some(port) == self.debug_exit {
-            self.requests.debug_exit = Some(value & devices::size_mask(size));
-            return;
+        let Some(t0) = self.io_stats.is_some().then(Instant::now) else {
+            return self.write_port(port, size, value);
+        };
+        self.write_port(port, size, value);
+        if let Some(st) = &mut self.io_stats {
+            st.ports.entry(port).or_default().writes.add(t0);
         }
-        // Writing port F0 clears the x87 error latch (IRQ 13).
-        if port == 0xF0 {
-            self.fpu_irq.set_level(false);
-            return;
-        }
-        let now = self.clock.now();
-        match self.device(port) {
-            Some(d) => d.port_write(port, size, value, now),
-            None => rate_limited!(debug, "write {value:#x} to unbacked port {port:#x} ({size} bytes)"),
-        }
-        self.after_write(port);
     }
 
     fn mmio_read(&mut self, id: u32, offset: u64, size: u8) -> u64 {
+        if let Some(st) = &mut self.io_stats {
+            st.mmio.entry(id).or_default().reads.add(Instant::now());
+        }
         rate_limited!(debug, "read from unbacked MMIO region {id} offset {offset:#x} ({size} bytes)");
         u64::MAX
     }
 
     fn mmio_write(&mut self, id: u32, offset: u64, size: u8, value: u64) {
+        if let Some(st) = &mut self.io_stats {
+            st.mmio.entry(id).or_default().writes.add(Instant::now());
+        }
         rate_limited!(
             debug,
             "write {value:#x} to unbacked MMIO region {id} offset {offset:#x} ({size} bytes)"
@@ -210,7 +290,11 @@ impl Bus for Board {
 
     fn acknowledge_interrupt(&mut self) -> u8 {
         self.intr_cache = None;
-        self.pic.acknowledge()
+        let v = self.pic.acknowledge();
+        if let Some(st) = &mut self.io_stats {
+            st.interrupts[v as usize] += 1;
+        }
+        v
     }
 
     fn now(&mut self) -> u64 {

@@ -33,6 +33,9 @@ pub struct Config {
     pub engine: exec::Choice,
     /// Switch engines every this many instructions (stress test).
     pub switch_every: Option<u64>,
+    /// Collect statistics (exits, I/O, engine counters) for
+    /// [`crate::Machine::stats_report`].
+    pub stats: bool,
 }
 
 impl Config {

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod e820;
 pub mod machine;
+pub mod stats;
 
 pub use config::{Config, Firmware};
 pub use machine::{Machine, Outcome};

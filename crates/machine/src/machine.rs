@@ -5,6 +5,7 @@ use crate::board::Board;
 use crate::boot::{bios, linux, multiboot};
 use crate::clock::Clock;
 use crate::config::{Config, Firmware};
+use crate::stats::{Report, RunStats};
 use cpu::state::sreg;
 use cpu::{CpuState, Exit};
 use exec::ExecManager;
@@ -76,6 +77,8 @@ pub struct Machine {
     pub resets: u64,
     /// Host nanoseconds per guest instruction, a moving average.
     ns_per_insn: f64,
+    /// Run-loop statistics, when `Config::stats` asked for them.
+    stats: Option<Box<RunStats>>,
 }
 
 fn read(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, MachineError> {
@@ -116,7 +119,13 @@ impl Machine {
             pending_input: VecDeque::new(),
             resets: 0,
             ns_per_insn: 5.0,
+            stats: None,
         };
+        if m.config.stats {
+            m.stats = Some(Box::default());
+            m.board.io_stats = Some(Box::default());
+            m.engine.enable_stats();
+        }
         if let Some(rom) = m.rom.take() {
             bios::map(&mut m.mem, rom.clone()).map_err(|reason| MachineError::BadImage {
                 path: m.firmware_path(),
@@ -193,6 +202,9 @@ impl Machine {
         loop {
             if let Some(t) = overhead_from.take() {
                 self.board.clock.stall(t.elapsed().as_nanos() as u64);
+                if let Some(st) = &mut self.stats {
+                    st.between_runs.add(t);
+                }
             }
             let now = self.board.clock.now();
             let until = self
@@ -204,6 +216,9 @@ impl Machine {
             let started = Instant::now();
             let exit = self.engine.run(&mut self.cpu, &mut self.mem, &mut self.board, budget);
             overhead_from = Some(Instant::now());
+            if let Some(st) = &mut self.stats {
+                st.exits.entry(exit_reason(exit)).or_default().add(started);
+            }
             let ran = self.engine.instructions() - before;
             if ran >= MIN_BUDGET {
                 let measured = started.elapsed().as_nanos() as f64 / ran as f64;
@@ -240,7 +255,12 @@ impl Machine {
                     }
                     // Sleeping is not overhead: the guest waits in real time.
                     overhead_from = None;
-                    if let Some(o) = self.idle(deadline) {
+                    let slept = Instant::now();
+                    let o = self.idle(deadline);
+                    if let Some(st) = &mut self.stats {
+                        st.idle.add(slept);
+                    }
+                    if let Some(o) = o {
                         return o;
                     }
                 }
@@ -251,6 +271,25 @@ impl Machine {
                 return Outcome::Timeout;
             }
         }
+    }
+
+    /// The statistics of the run so far (`None` unless `Config::stats`).
+    pub fn stats_report(&self) -> Option<String> {
+        let run = self.stats.as_deref()?;
+        let io = self.board.io_stats.as_deref()?;
+        let board = &self.board;
+        Some(
+            Report {
+                run,
+                io,
+                instructions: self.engine.instructions(),
+                port_name: &|p| board.port_name(p),
+                mmio_name: &|r| board.mmio_name(r),
+                engines: self.engine.stats_reports(),
+                switches: self.engine.stats.switches,
+            }
+            .render(),
+        )
     }
 
     /// The guest waits for an interrupt: sleep until the next device
@@ -410,5 +449,15 @@ impl Machine {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+}
+
+/// How statistics name an engine's return.
+fn exit_reason(e: Exit) -> &'static str {
+    match e {
+        Exit::Budget => "budget (device deadline, timers)",
+        Exit::Halted => "HLT",
+        Exit::Shutdown => "shutdown (triple fault)",
+        Exit::Stopped => "stopped (device request)",
     }
 }

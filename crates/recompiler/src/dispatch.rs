@@ -91,6 +91,13 @@ pub struct Recompiler {
     /// Vector of the first event delivered in the last run.
     pub first_vector: Option<u8>,
     pub stats: Stats,
+    /// Handler calls from translated code by iced `Code`; empty unless
+    /// [`Recompiler::enable_stats`].
+    fallbacks: Vec<u64>,
+    /// `/tmp/perf-PID.map`, when `RINGVISOR_PERF_MAP` is set: names every
+    /// translation after its guest block, so `perf report` on the host
+    /// shows which guest code the time goes to.
+    perf_map: Option<std::io::LineWriter<std::fs::File>>,
 }
 
 impl Recompiler {
@@ -128,7 +135,21 @@ impl Recompiler {
             last_translation: None,
             first_vector: None,
             stats: Stats::default(),
+            fallbacks: Vec::new(),
+            perf_map: std::env::var_os("RINGVISOR_PERF_MAP").and_then(|_| {
+                let path = format!("/tmp/perf-{}.map", std::process::id());
+                std::fs::File::create(&path)
+                    .map_err(|e| tracing::warn!("cannot create {path}: {e}"))
+                    .ok()
+                    .map(std::io::LineWriter::new)
+            }),
         })
+    }
+
+    /// Count the instructions translated code hands to interpreter
+    /// handlers, by instruction (for `--stats`).
+    pub fn enable_stats(&mut self) {
+        self.fallbacks = vec![0; iced_x86::Code::values().len()];
     }
 
     /// Drop every translation and every cached address translation.
@@ -224,6 +245,17 @@ impl Recompiler {
         }
         self.stats.blocks_translated += 1;
         self.stats.code_bytes += code.len() as u64;
+        if let Some(f) = &mut self.perf_map {
+            use std::io::Write;
+            let _ = writeln!(
+                f,
+                "{at:x} {:x} guest eip {:08x} phys {:08x} mode {:x}",
+                code.len(),
+                key.eip,
+                key.phys,
+                key.mode
+            );
+        }
         let i = self.trans.len();
         self.trans.push(Translation {
             key,
@@ -252,6 +284,12 @@ impl Recompiler {
             retired: 0,
             end: 0,
             last_slot: NO_SLOT,
+            fallbacks: if self.fallbacks.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                self.fallbacks.as_mut_ptr()
+            },
+            fallback_len: self.fallbacks.len(),
         };
         let code = self.trans[i].code;
         self.stats.entries += 1;
@@ -415,18 +453,32 @@ impl Engine for Recompiler {
 
     fn stats_report(&self) -> String {
         let s = &self.stats;
-        format!(
-            "retired: {} translated, {} interpreted; entries {}, chains {}; blocks translated {}, static instructions inline {} / handler calls {}, code {} KiB, flushes {}, invalidated pages {}",
+        let mut out = format!(
+            "instructions retired: {} in translated code, {} interpreted (cold blocks, single steps, untranslatable code)\n\
+             blocks translated {} (static instructions: {} inline, {} handler calls), code {} KiB\n\
+             translated code entered {} times from the dispatcher, {} chains patched\n\
+             cache flushes {}, pages invalidated by writes to code (SMC, DMA) {}",
             s.translated_instructions,
             s.interpreted_instructions,
-            s.entries,
-            s.chains,
             s.blocks_translated,
             s.inline_instructions,
             s.fallback_instructions,
             s.code_bytes >> 10,
+            s.entries,
+            s.chains,
             s.cache_flushes,
             s.invalidated_pages
-        )
+        );
+        let mut top: Vec<(usize, u64)> = self.fallbacks.iter().copied().enumerate().filter(|&(_, n)| n > 0).collect();
+        if !top.is_empty() {
+            top.sort_by(|a, b| b.1.cmp(&a.1));
+            let total: u64 = top.iter().map(|t| t.1).sum();
+            out += &format!("\nhandler calls from translated code: {total}, by instruction (top 25):");
+            let codes: Vec<iced_x86::Code> = iced_x86::Code::values().collect();
+            for (code, n) in top.into_iter().take(25) {
+                out += &format!("\n  {:<28} {n:>12}", format!("{:?}", codes[code]));
+            }
+        }
+        out
     }
 }

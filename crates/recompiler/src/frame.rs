@@ -27,6 +27,10 @@ pub struct Frame {
     /// The chain slot through which the last block left (to be patched to
     /// the next block), or `NO_SLOT`.
     pub last_slot: u32,
+    /// Counters of handler calls by iced `Code` (`fallback_len` of them),
+    /// or null when statistics are off.
+    pub fallbacks: *mut u64,
+    pub fallback_len: usize,
 }
 
 /// No chain slot.

@@ -44,6 +44,15 @@ pub unsafe extern "sysv64" fn rt_exec(frame: *mut Frame, insn: *const Insn) -> u
     // SAFETY: per the function's contract, both pointers are valid and
     // unaliased for the duration of this call.
     let (c, insn) = unsafe { (&mut *((*frame).ctx as *mut Ctx), &*insn) };
+    // SAFETY: `fallbacks` is null or points at `fallback_len` counters
+    // owned by the recompiler, which outlive the call; the index is
+    // checked.
+    unsafe {
+        let f = &*frame;
+        if !f.fallbacks.is_null() && (insn.code as usize) < f.fallback_len {
+            *f.fallbacks.add(insn.code as usize) += 1;
+        }
+    }
     let next = c.s.eip;
     let start = next.wrapping_sub(insn.len as u32);
     c.s.eflags_rest &= !x86::flags::RF;

@@ -81,6 +81,24 @@ pub fn run(a: Args) -> Result<std::process::ExitCode> {
         anyhow::bail!("{} is not an ELF executable", a.busybox.display());
     }
     let init = std::fs::read(&a.init).with_context(|| format!("cannot read init script {}", a.init.display()))?;
+    let mut extra = Vec::new();
+    for spec in &a.add {
+        let (src, dst) = spec.split_once(':').with_context(|| format!("--add '{spec}' is not SRC:DST"))?;
+        let data = std::fs::read(src).with_context(|| format!("cannot read {src}"))?;
+        extra.push((dst.to_string(), data));
+    }
+    let image = build(&busybox, &init, &extra)?;
+    std::fs::write(&a.output, image).with_context(|| format!("cannot write {}", a.output.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A gzip-compressed newc archive with busybox (and its `sh` link), the
+/// device nodes a console needs, `/init`, and `extra` files (guest path,
+/// contents).
+pub fn build(busybox: &[u8], init: &[u8], extra: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    if busybox.get(0..4) != Some(b"\x7FELF") {
+        anyhow::bail!("busybox is not an ELF executable");
+    }
     let mut c = Cpio { out: Vec::new(), ino: 0 };
     for d in [
         "bin",
@@ -103,24 +121,20 @@ pub fn run(a: Args) -> Result<std::process::ExitCode> {
     c.chardev("dev/console", 5, 1);
     c.chardev("dev/null", 1, 3);
     c.chardev("dev/ttyS0", 4, 64);
-    c.file("bin/busybox", 0o755, &busybox);
+    c.file("bin/busybox", 0o755, busybox);
     c.symlink("bin/sh", "busybox");
-    c.file("init", 0o755, &init);
-    for spec in &a.add {
-        let (src, dst) = spec.split_once(':').with_context(|| format!("--add '{spec}' is not SRC:DST"))?;
-        let data = std::fs::read(src).with_context(|| format!("cannot read {src}"))?;
+    c.file("init", 0o755, init);
+    for (dst, data) in extra {
         let dst = dst.trim_start_matches('/');
         // Parent directories (duplicates are harmless in newc).
         let parts: Vec<&str> = dst.split('/').collect();
         for i in 1..parts.len() {
             c.dir(&parts[..i].join("/"));
         }
-        c.file(dst, 0o644, &data);
+        c.file(dst, 0o644, data);
     }
     c.entry("TRAILER!!!", 0, (0, 0), &[]);
-    let f = std::fs::File::create(&a.output).with_context(|| format!("cannot create {}", a.output.display()))?;
-    let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&c.out)?;
-    gz.finish()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(gz.finish()?)
 }

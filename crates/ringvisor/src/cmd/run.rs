@@ -49,6 +49,10 @@ pub struct Args {
     /// Exit when the guest resets instead of rebooting it.
     #[arg(long)]
     no_reboot: bool,
+    /// Print statistics at the end (engine exits, port and MMIO accesses,
+    /// interrupts, translations, fallbacks) to stderr.
+    #[arg(long)]
+    stats: bool,
 }
 
 fn parse_port(s: &str) -> Result<u16, String> {
@@ -83,6 +87,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         no_reboot: a.no_reboot,
         engine: a.engine,
         switch_every: a.switch_every,
+        stats: a.stats,
     };
 
     let (tx, rx) = std::sync::mpsc::channel();
@@ -114,6 +119,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let outcome = m.run(a.timeout.map(Duration::from_secs_f64));
     m.flush_output();
     drop(_raw);
+    if let Some(r) = m.stats_report() {
+        eprint!("{r}");
+    }
     Ok(match outcome {
         Outcome::PoweredOff | Outcome::Reset | Outcome::Quit => ExitCode::SUCCESS,
         Outcome::TripleFault => {
