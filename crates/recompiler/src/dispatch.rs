@@ -471,7 +471,7 @@ impl Engine for Recompiler {
         );
         let mut top: Vec<(usize, u64)> = self.fallbacks.iter().copied().enumerate().filter(|&(_, n)| n > 0).collect();
         if !top.is_empty() {
-            top.sort_by(|a, b| b.1.cmp(&a.1));
+            top.sort_by_key(|t| std::cmp::Reverse(t.1));
             let total: u64 = top.iter().map(|t| t.1).sum();
             out += &format!("\nhandler calls from translated code: {total}, by instruction (top 25):");
             let codes: Vec<iced_x86::Code> = iced_x86::Code::values().collect();
