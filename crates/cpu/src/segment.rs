@@ -44,6 +44,7 @@ pub mod layout {
     use super::Segment;
     pub const SELECTOR: usize = std::mem::offset_of!(Segment, selector);
     pub const BASE: usize = std::mem::offset_of!(Segment, base);
+    pub const LIMIT: usize = std::mem::offset_of!(Segment, limit);
     pub const READ_LO: usize = std::mem::offset_of!(Segment, read_lo);
     pub const READ_HI: usize = std::mem::offset_of!(Segment, read_hi);
     pub const WRITE_LO: usize = std::mem::offset_of!(Segment, write_lo);

@@ -37,6 +37,11 @@ impl CodeBuf {
         self.rx.as_ptr() as usize + self.used
     }
 
+    /// Bytes of code written so far.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
     pub fn remaining(&self) -> usize {
         self.cap - self.used
     }

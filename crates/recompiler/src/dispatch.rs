@@ -5,8 +5,10 @@ use crate::block;
 use crate::codebuf::CodeBuf;
 use crate::emit::{self, Slots, Targets};
 use crate::frame::{Frame, NO_SLOT};
+use crate::jumpcache::{self, JumpCache};
 use crate::mode;
 use crate::runtime::{self, Enter, exit};
+use crate::thunks::{self, Thunks};
 use cpu::interp::insn::Insn;
 use cpu::interp::{Events, events, needs_single_step};
 use cpu::mmu::{Intent, Tlb};
@@ -98,6 +100,10 @@ pub struct Recompiler {
     /// translation after its guest block, so `perf report` on the host
     /// shows which guest code the time goes to.
     perf_map: Option<std::io::LineWriter<std::fs::File>>,
+    jc: JumpCache,
+    /// Address of the jump-cache lookup stub.
+    lookup: usize,
+    thunks: Thunks,
 }
 
 impl Recompiler {
@@ -113,13 +119,22 @@ impl Recompiler {
         // address in RSI, exit code returned in EAX, callee-saved registers
         // preserved).
         let enter: Enter = unsafe { std::mem::transmute::<usize, Enter>(at) };
+        let leave = at + leave_off;
+        let jc = JumpCache::new();
+        let lookup = code.next_addr();
+        let stub = jumpcache::stub(lookup, jc.addr(), leave);
+        code.push(&stub).ok_or_else(|| std::io::Error::other("code buffer too small"))?;
+        let (thunk_code, thunks) = thunks::assemble(code.next_addr());
+        code.push(&thunk_code)
+            .ok_or_else(|| std::io::Error::other("code buffer too small"))?;
+        let fixed_len = code.used();
         Ok(Self {
             tlb: Tlb::default(),
             interp: Interpreter::new(),
-            trampoline_len: tramp.len(),
+            trampoline_len: fixed_len,
             code,
             enter,
-            leave: at + leave_off,
+            leave,
             trans: Vec::new(),
             index: HashMap::new(),
             by_page: HashMap::new(),
@@ -143,6 +158,9 @@ impl Recompiler {
                     .ok()
                     .map(std::io::LineWriter::new)
             }),
+            jc,
+            lookup,
+            thunks,
         })
     }
 
@@ -164,6 +182,7 @@ impl Recompiler {
         self.code.truncate(self.trampoline_len);
         self.next_slot = 0;
         self.pending_chain = None;
+        self.jc.clear();
         self.stats.cache_flushes += 1;
     }
 
@@ -181,11 +200,16 @@ impl Recompiler {
                 }
                 self.hot.remove(&k);
             }
+            self.jc.clear();
             self.stats.invalidated_pages += 1;
         }
     }
 
     fn sync(&mut self, c: &mut Ctx) {
+        if c.tlb.flushes != self.jc.tlb_flushes {
+            self.jc.clear();
+            self.jc.tlb_flushes = c.tlb.flushes;
+        }
         if c.mem.code.has_news(&self.cursor) {
             let mut pages = Vec::new();
             let all = match c.mem.code.read(&mut self.cursor) {
@@ -222,7 +246,11 @@ impl Recompiler {
         let code32 = key.mode & mode::CODE32 != 0;
         let block = block::read(c, key.phys, key.eip, code32)?;
         let insns: Box<[Insn]> = block.insns.iter().map(|(i, _)| *i).collect();
-        let targets = Targets { leave: self.leave };
+        let targets = Targets {
+            leave: self.leave,
+            lookup: self.lookup,
+            thunks: self.thunks,
+        };
         // Room for a block's exits, or start over.
         if self.next_slot as usize + 4 > SLOTS || self.code.remaining() < 64 << 10 {
             self.flush();
@@ -246,10 +274,17 @@ impl Recompiler {
         self.stats.blocks_translated += 1;
         self.stats.code_bytes += code.len() as u64;
         if let Some(f) = &mut self.perf_map {
+            use iced_x86::Formatter;
             use std::io::Write;
+            let mut fmt = iced_x86::IntelFormatter::new();
+            let mut text = String::new();
+            for (_, ins) in &block.insns {
+                fmt.format(ins, &mut text);
+                text.push_str(" | ");
+            }
             let _ = writeln!(
                 f,
-                "{at:x} {:x} guest eip {:08x} phys {:08x} mode {:x}",
+                "{at:x} {:x} eip {:08x} phys {:08x} mode {:x}: {text}",
                 code.len(),
                 key.eip,
                 key.phys,
@@ -284,6 +319,7 @@ impl Recompiler {
             retired: 0,
             end: 0,
             last_slot: NO_SLOT,
+            arg: 0,
             fallbacks: if self.fallbacks.is_empty() {
                 std::ptr::null_mut()
             } else {
@@ -356,36 +392,49 @@ impl Recompiler {
     fn find(&mut self, c: &mut Ctx) -> Option<usize> {
         let cs = &c.s.seg[sreg::CS];
         let eip = c.s.eip;
-        if !cs.within_limit(eip, 1) {
-            return None;
-        }
-        let lin = cs.base().wrapping_add(eip);
-        let user = c.user();
-        let phys = c.translate(lin, Intent::Fetch, user).ok()?;
-        let key = Key {
-            phys,
-            eip,
-            mode: mode::current(c.s),
-        };
-        let i = match self.index.get(&key) {
-            Some(&i) => i,
+        let (cs_base, cs_limit) = (cs.base(), cs.limit());
+        let mode = mode::current(c.s);
+        let i = match self.jc.get(eip, mode, cs_base, cs_limit) {
+            Some(i) => i,
             None => {
-                let n = self.hot.entry(key).or_insert(0);
-                *n += 1;
-                if *n < self.threshold {
+                if !cs.within_limit(eip, 1) {
                     return None;
                 }
-                self.hot.remove(&key);
-                self.translate(c, key)?
+                let lin = cs_base.wrapping_add(eip);
+                let user = c.user();
+                let phys = c.translate(lin, Intent::Fetch, user).ok()?;
+                let key = Key { phys, eip, mode };
+                let i = match self.index.get(&key) {
+                    Some(&i) => i,
+                    None => {
+                        let n = self.hot.entry(key).or_insert(0);
+                        *n += 1;
+                        if *n < self.threshold {
+                            return None;
+                        }
+                        self.hot.remove(&key);
+                        self.translate(c, key)?
+                    }
+                };
+                if !c.s.seg[sreg::CS].within_limit(eip, self.trans[i].bytes) {
+                    return None;
+                }
+                // Lockstep runs one block at a time: no block may go on
+                // to the next by itself.
+                if !self.single_block {
+                    self.jc.insert(eip, mode, cs_base, cs_limit, self.trans[i].code, i);
+                }
+                i
             }
         };
+        let key = self.trans[i].key;
         if let Some(slot) = self.pending_chain.take()
             && self.slot_owner[slot as usize] == (key.phys >> 12, key.mode, key.eip)
         {
             self.slots[slot as usize] = self.trans[i].code;
             self.stats.chains += 1;
         }
-        c.s.seg[sreg::CS].within_limit(eip, self.trans[i].bytes).then_some(i)
+        Some(i)
     }
 }
 

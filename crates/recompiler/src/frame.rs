@@ -27,6 +27,8 @@ pub struct Frame {
     /// The chain slot through which the last block left (to be patched to
     /// the next block), or `NO_SLOT`.
     pub last_slot: u32,
+    /// Parameters of a slow-path thunk call (see `thunks`).
+    pub arg: u32,
     /// Counters of handler calls by iced `Code` (`fallback_len` of them),
     /// or null when statistics are off.
     pub fallbacks: *mut u64,
@@ -45,6 +47,7 @@ pub mod off {
     pub const RETIRED: i32 = offset_of!(Frame, retired) as i32;
     pub const END: i32 = offset_of!(Frame, end) as i32;
     pub const LAST_SLOT: i32 = offset_of!(Frame, last_slot) as i32;
+    pub const ARG: i32 = offset_of!(Frame, arg) as i32;
 }
 
 /// Offsets into `CpuState` used by generated code.
@@ -56,9 +59,17 @@ pub mod state {
     pub const RESULT: i32 = (offset_of!(CpuState, lazy) + offset_of!(cpu::flags::LazyFlags, result)) as i32;
     pub const AUX: i32 = (offset_of!(CpuState, lazy) + offset_of!(cpu::flags::LazyFlags, aux)) as i32;
 
+    const SEG: usize = offset_of!(CpuState, seg);
+
     /// Offset of general register `n`.
     pub const fn gpr(n: u8) -> i32 {
         GPR + 4 * (n as i32 & 7)
+    }
+
+    /// Offset of field `field` (see `cpu::segment::layout`) of segment
+    /// register `n`.
+    pub const fn seg(n: usize, field: usize) -> i32 {
+        (SEG + n * cpu::segment::layout::SIZE + field) as i32
     }
 }
 

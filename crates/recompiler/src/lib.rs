@@ -24,7 +24,9 @@ mod dispatch;
 #[allow(clippy::useless_conversion)]
 mod emit;
 mod frame;
+mod jumpcache;
 mod mode;
 mod runtime;
+mod thunks;
 
 pub use dispatch::{Recompiler, Stats};

@@ -56,6 +56,7 @@ pub unsafe extern "sysv64" fn rt_exec(frame: *mut Frame, insn: *const Insn) -> u
     let next = c.s.eip;
     let start = next.wrapping_sub(insn.len as u32);
     c.s.eflags_rest &= !x86::flags::RF;
+    let tlb_flushes = c.tlb.flushes;
     if let Err(e) = (insn.exec)(c, insn) {
         c.s.eip = start;
         c.raise(e);
@@ -65,7 +66,9 @@ pub unsafe extern "sysv64" fn rt_exec(frame: *mut Frame, insn: *const Insn) -> u
         c.raise(t);
         return exec::END;
     }
-    if c.end_block || c.s.eip != next {
+    // A TLB flush (CR3, INVLPG, paging changes) ends the block: the
+    // dispatcher must drop the jump cache before the next lookup.
+    if c.end_block || c.s.eip != next || c.tlb.flushes != tlb_flushes {
         c.end_block = false;
         return exec::END;
     }

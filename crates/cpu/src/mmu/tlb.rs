@@ -60,6 +60,9 @@ pub struct Tlb {
     pub code: [[TlbEntry; ITLB_SETS]; 2],
     /// Generation of the physical map the entries were filled under.
     pub map_generation: u64,
+    /// Counts flushes of any kind: caches keyed by linear address (the
+    /// recompiler's jump cache) are valid only while it stays the same.
+    pub flushes: u64,
 }
 
 impl Default for Tlb {
@@ -68,6 +71,7 @@ impl Default for Tlb {
             sets: [[TlbEntry::EMPTY; TLB_SETS]; 2],
             code: [[TlbEntry::EMPTY; ITLB_SETS]; 2],
             map_generation: 0,
+            flushes: 0,
         }
     }
 }
@@ -85,6 +89,7 @@ impl Tlb {
 
     /// Drop everything (CR0/CR4 paging changes, A20, map changes).
     pub fn flush_all(&mut self) {
+        self.flushes += 1;
         for set in &mut self.sets {
             set.fill(TlbEntry::EMPTY);
         }
@@ -96,6 +101,7 @@ impl Tlb {
     /// Drop non-global entries (a CR3 load); global ones too unless
     /// `keep_global`.
     pub fn flush(&mut self, keep_global: bool) {
+        self.flushes += 1;
         for e in self.sets.iter_mut().flatten().chain(self.code.iter_mut().flatten()) {
             if !keep_global || e.flags & flag::GLOBAL == 0 {
                 *e = TlbEntry::EMPTY;
@@ -105,6 +111,7 @@ impl Tlb {
 
     /// INVLPG: drop the entries for the page holding `lin`.
     pub fn flush_page(&mut self, lin: u32) {
+        self.flushes += 1;
         let (i, ci) = (Self::index(lin), Self::code_index(lin));
         for set in &mut self.sets {
             if set[i].lin == lin & !0xFFF {

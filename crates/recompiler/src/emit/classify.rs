@@ -37,6 +37,15 @@ pub enum ShiftOp {
     Shl,
     Shr,
     Sar,
+    Rol,
+    Ror,
+}
+
+/// A shift count: an immediate (1..=31) or CL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    Imm(u8),
+    Cl,
 }
 
 /// The shapes translated inline.
@@ -81,7 +90,20 @@ pub enum Kind {
         op: ShiftOp,
         w: Width,
         dst: Opnd,
-        count: u8,
+        count: Count,
+    },
+    /// IMUL r, r/m and IMUL r, r/m, imm (`imm` for the 3-operand form).
+    Imul {
+        w: Width,
+        dst: u8,
+        src: Opnd,
+        imm: Option<u32>,
+    },
+    /// MUL/IMUL r/m: EDX:EAX (DX:AX, AX) = accumulator * r/m.
+    MulAcc {
+        w: Width,
+        src: Opnd,
+        signed: bool,
     },
     Setcc {
         cc: u8,
@@ -101,6 +123,14 @@ pub enum Kind {
     },
     Jmp {
         target: u32,
+    },
+    /// JMP r/m32 (32-bit code with a 4 GiB CS).
+    JmpInd {
+        src: Opnd,
+    },
+    /// CALL r/m32 (likewise, with a 32-bit flat stack).
+    CallInd {
+        src: Opnd,
     },
     Jcc {
         cc: u8,
@@ -283,6 +313,25 @@ pub fn classify(ins: &Instruction, insn: &Insn, m: u32) -> Kind {
                 w: width(0)?,
                 dst: opnd(0)?,
             }),
+            Mnemonic::Imul if ins.op_count() >= 2 => {
+                let Opnd::Reg(r) = opnd(0)? else { return None };
+                let w = width(0)?;
+                if w == 1 {
+                    return None;
+                }
+                let imm = (ins.op_count() == 3).then(|| ins.immediate(2) as u32);
+                Some(Kind::Imul {
+                    w,
+                    dst: r,
+                    src: opnd(1)?,
+                    imm,
+                })
+            }
+            Mnemonic::Mul | Mnemonic::Imul if ins.op_count() == 1 => Some(Kind::MulAcc {
+                w: width(0)?,
+                src: opnd(0)?,
+                signed: mn == Mnemonic::Imul,
+            }),
             Mnemonic::Lea => {
                 let Opnd::Reg(r) = opnd(0)? else { return None };
                 Some(Kind::Lea { w: width(0)?, dst: r })
@@ -299,21 +348,22 @@ pub fn classify(ins: &Instruction, insn: &Insn, m: u32) -> Kind {
                     src,
                 })
             }
-            Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr | Mnemonic::Sar => {
+            Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr | Mnemonic::Sar | Mnemonic::Rol | Mnemonic::Ror => {
                 let op = match mn {
                     Mnemonic::Shr => ShiftOp::Shr,
                     Mnemonic::Sar => ShiftOp::Sar,
+                    Mnemonic::Rol => ShiftOp::Rol,
+                    Mnemonic::Ror => ShiftOp::Ror,
                     _ => ShiftOp::Shl,
                 };
                 let count = match ins.op_kind(1) {
-                    OpKind::Immediate8 => ins.immediate8() & 0x1F,
+                    // A zero immediate leaves everything unchanged: nothing
+                    // to do but the operand access, left to the interpreter.
+                    OpKind::Immediate8 if ins.immediate8() & 0x1F == 0 => return None,
+                    OpKind::Immediate8 => Count::Imm(ins.immediate8() & 0x1F),
+                    OpKind::Register if ins.op_register(1) == iced_x86::Register::CL => Count::Cl,
                     _ => return None,
                 };
-                // A zero count leaves everything unchanged: nothing to do
-                // but the operand read, left to the interpreter.
-                if count == 0 {
-                    return None;
-                }
                 Some(Kind::Shift {
                     op,
                     w: width(0)?,
@@ -352,6 +402,8 @@ pub fn classify(ins: &Instruction, insn: &Insn, m: u32) -> Kind {
                         target: branch_target(ins)?,
                     }),
                     Code::Retnd if ret_ok && stack32 => Some(Kind::Ret { imm: 0 }),
+                    Code::Jmp_rm32 if ret_ok => Some(Kind::JmpInd { src: opnd(0)? }),
+                    Code::Call_rm32 if ret_ok && stack32 => Some(Kind::CallInd { src: opnd(0)? }),
                     Code::Retnd_imm16 if ret_ok && stack32 => Some(Kind::Ret { imm: ins.immediate16() }),
                     Code::Push_r32 if stack32 => Some(Kind::Push { src: opnd(0)? }),
                     Code::Pushd_imm8 | Code::Pushd_imm32 if stack32 => Some(Kind::Push {

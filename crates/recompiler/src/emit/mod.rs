@@ -13,7 +13,7 @@ mod templates;
 use crate::block::GuestBlock;
 use crate::frame::{off, state};
 use crate::runtime::{self, exec, exit};
-use classify::{AluOp, Kind, Opnd, classify};
+use classify::{AluOp, Count, Kind, Opnd, classify};
 use cpu::interp::insn::Insn;
 
 /// SS, for the stack accesses of PUSH/POP/CALL/RET.
@@ -25,6 +25,10 @@ use templates::{Asm, Gen, RAX, RCX, RDX, Site};
 pub struct Targets {
     /// Address of the `leave` stub.
     pub leave: usize,
+    /// Address of the jump-cache lookup stub.
+    pub lookup: usize,
+    /// The slow-path thunks.
+    pub thunks: crate::thunks::Thunks,
 }
 
 /// Chain slots: one machine word each, holding where an exit to a known
@@ -42,6 +46,29 @@ pub struct Slots<'a> {
     pub used: Vec<(u32, u32, usize)>,
 }
 
+/// What every exit of the block being translated needs.
+struct BlockCx<'a, 'b> {
+    /// Instructions in the block.
+    n: i32,
+    t: &'a Targets,
+    /// EIP of the block's first instruction.
+    eip: u32,
+    mode: u32,
+    slots: &'a mut Slots<'b>,
+}
+
+impl BlockCx<'_, '_> {
+    /// Leave for the known EIP `target` after all instructions.
+    fn exit_chained(&mut self, a: &mut Asm, target: u32) {
+        exit_chained(a, self.eip, target, self.n, self.t, self.slots, self.mode);
+    }
+
+    /// Leave for the EIP stored in the state after all instructions.
+    fn exit_lookup(&self, a: &mut Asm) {
+        exit_lookup(a, self.mode, self.n, self.t);
+    }
+}
+
 /// Counts of what a translation contains (for statistics).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Made {
@@ -53,7 +80,7 @@ pub struct Made {
 /// the block's instructions at their final (stable) addresses, for helper
 /// calls.
 pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: &Targets, slots: &mut Slots) -> (Vec<u8>, Made) {
-    let mut g = Gen::new(base);
+    let mut g = Gen::new(base, t.thunks);
     let n = insns.len() as i32;
     let budget_exit = g.a.new_dynamic_label();
     dynasm!(g.a
@@ -62,6 +89,13 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         ; jl =>budget_exit
     );
     let mut made = Made::default();
+    let mut bx = BlockCx {
+        n,
+        t,
+        eip: block.eip,
+        mode,
+        slots,
+    };
     let mut outs: Vec<(DynamicLabel, i32)> = Vec::new();
     let mut ended = false;
     for (k, insn) in insns.iter().enumerate() {
@@ -78,7 +112,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
             }
             _ => {
                 made.inline += 1;
-                if inline(&mut g, kind, insn, start, next, out, n, t, block.eip, slots) {
+                if inline(&mut g, kind, insn, start, next, out, &mut bx) {
                     ended = true;
                     debug_assert!(last);
                 }
@@ -87,26 +121,34 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     }
     if !ended {
         let last = block.insns.last().map(|(_, i)| i.next_ip32()).unwrap_or(block.eip);
-        exit_chained(&mut g.a, block.eip, last, n, t, slots);
+        bx.exit_chained(&mut g.a, last);
     }
     // Early exits: EAX = FAULTED (k retired, EIP set by the fault) or END
-    // (k + 1 retired, EIP set). The budget taken at entry is returned for
-    // the instructions that did not run.
+    // (k + 1 retired, EIP set). Each instruction's exit passes k in EDX
+    // to one shared tail, which returns the budget taken at entry for the
+    // instructions that did not run.
+    let tail = g.a.new_dynamic_label();
     for (label, k) in outs {
         dynasm!(g.a
             ; .arch x64
             ; =>label
-            ; mov ecx, eax
-            ; shr ecx, 1
-            ; add ecx, k
-            ; add QWORD [r12 + off::RETIRED], rcx
-            ; neg rcx
-            ; add rcx, n
-            ; add QWORD [r12 + off::BUDGET], rcx
-            ; mov eax, exit::CONTINUE as i32
-            ; jmp extern t.leave
+            ; mov edx, k
+            ; jmp =>tail
         );
     }
+    dynasm!(g.a
+        ; .arch x64
+        ; =>tail
+        ; mov ecx, eax
+        ; shr ecx, 1
+        ; add ecx, edx
+        ; add QWORD [r12 + off::RETIRED], rcx
+        ; neg rcx
+        ; add rcx, n
+        ; add QWORD [r12 + off::BUDGET], rcx
+        ; mov eax, exit::CONTINUE as i32
+        ; jmp extern t.leave
+    );
     // Out of budget: nothing ran. EIP may be stale when this block was
     // reached through a chain, so it is set here.
     dynasm!(g.a
@@ -132,13 +174,25 @@ fn exit_to(a: &mut Asm, eip: u32, n: i32, t: &Targets) {
     );
 }
 
+/// Leave after all `n` instructions for the EIP already stored in the
+/// state, through the jump cache (to the dispatcher on a miss).
+fn exit_lookup(a: &mut Asm, mode: u32, n: i32, t: &Targets) {
+    dynasm!(a
+        ; .arch x64
+        ; add QWORD [r12 + off::RETIRED], n
+        ; mov esi, mode as i32
+        ; jmp extern t.lookup
+    );
+}
+
 /// Leave after all `n` instructions for the known EIP `target`: through a
 /// chain slot when the target is in the same linear page as the block
-/// (so the same physical page and the same invalidation fate), else to
-/// the dispatcher.
-fn exit_chained(a: &mut Asm, block_eip: u32, target: u32, n: i32, t: &Targets, slots: &mut Slots) {
+/// (so the same physical page and the same invalidation fate), else
+/// through the jump cache.
+fn exit_chained(a: &mut Asm, block_eip: u32, target: u32, n: i32, t: &Targets, slots: &mut Slots, mode: u32) {
     if target >> 12 != block_eip >> 12 || *slots.next >= slots.cap {
-        exit_to(a, target, n, t);
+        dynasm!(a ; .arch x64 ; mov DWORD [rbx + state::EIP], target as i32);
+        exit_lookup(a, mode, n, t);
         return;
     }
     let slot = *slots.next;
@@ -193,19 +247,7 @@ fn check_end(a: &mut Asm, next: u32, out: DynamicLabel) {
 
 /// Emit `kind` inline. Returns true when the instruction ended the block
 /// (a control transfer that emitted its own exits).
-#[allow(clippy::too_many_arguments)]
-fn inline(
-    g: &mut Gen,
-    kind: Kind,
-    i: &Insn,
-    start: u32,
-    next: u32,
-    out: DynamicLabel,
-    n: i32,
-    t: &Targets,
-    block_eip: u32,
-    slots: &mut Slots,
-) -> bool {
+fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: DynamicLabel, bx: &mut BlockCx) -> bool {
     let has_mem = |o: Opnd| o == Opnd::Mem;
     let at = Site {
         start,
@@ -297,11 +339,45 @@ fn inline(
                 g.ea(i);
             }
             g.read(w, dst, RAX, has_mem(dst), at);
-            g.shift(op, w, count);
+            match count {
+                Count::Imm(c) => g.shift(op, w, c),
+                Count::Cl => {
+                    // A zero count changes nothing (a memory operand is
+                    // still written back, unchanged).
+                    dynasm!(g.a
+                        ; .arch x64
+                        ; mov ecx, [rbx + state::gpr(1)]
+                        ; mov edx, eax
+                        ; and ecx, 0x1F
+                        ; jz >zero
+                    );
+                    g.shift_cl(op, w);
+                    dynasm!(g.a ; .arch x64 ; zero:);
+                }
+            }
             g.write(w, dst, RDX, at);
             if has_mem(dst) {
                 check_end(&mut g.a, next, out);
             }
+        }
+        Kind::Imul { w, dst, src, imm } => {
+            if has_mem(src) {
+                g.ea(i);
+            }
+            g.read(w, src, RCX, false, at);
+            match imm {
+                Some(v) => dynasm!(g.a ; .arch x64 ; mov eax, v as i32),
+                None => g.ld_reg(w, dst, RAX),
+            }
+            g.imul(w);
+            g.st_reg(w, dst, RAX);
+        }
+        Kind::MulAcc { w, src, signed } => {
+            if has_mem(src) {
+                g.ea(i);
+            }
+            g.read(w, src, RCX, false, at);
+            g.mul_acc(w, signed);
         }
         Kind::Setcc { cc, dst } => {
             if has_mem(dst) {
@@ -343,16 +419,16 @@ fn inline(
         }
         Kind::Nop => {}
         Kind::Jmp { target } => {
-            exit_chained(&mut g.a, block_eip, target, n, t, slots);
+            bx.exit_chained(&mut g.a, target);
             return true;
         }
         Kind::Jcc { cc, target } => {
             g.eval_cond(cc);
             let taken = g.a.new_dynamic_label();
             dynasm!(g.a ; .arch x64 ; test r10d, r10d ; jnz =>taken);
-            exit_chained(&mut g.a, block_eip, next, n, t, slots);
+            bx.exit_chained(&mut g.a, next);
             dynasm!(g.a ; .arch x64 ; =>taken);
-            exit_chained(&mut g.a, block_eip, target, n, t, slots);
+            bx.exit_chained(&mut g.a, target);
             return true;
         }
         Kind::Call { target } => {
@@ -367,9 +443,41 @@ fn inline(
                 ; je >chain
                 ; mov DWORD [r12 + off::END], 0
             );
-            exit_to(&mut g.a, target, n, t);
+            exit_to(&mut g.a, target, bx.n, bx.t);
             dynasm!(g.a ; .arch x64 ; chain:);
-            exit_chained(&mut g.a, block_eip, target, n, t, slots);
+            bx.exit_chained(&mut g.a, target);
+            return true;
+        }
+        Kind::JmpInd { src } => {
+            if has_mem(src) {
+                g.ea(i);
+            }
+            g.read(4, src, RCX, false, at);
+            dynasm!(g.a ; .arch x64 ; mov [rbx + state::EIP], ecx);
+            bx.exit_lookup(&mut g.a);
+            return true;
+        }
+        Kind::CallInd { src } => {
+            if has_mem(src) {
+                g.ea(i);
+            }
+            // The target is read (and may fault) before the push.
+            g.read(4, src, RDX, false, at);
+            dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)] ; sub esi, 4 ; mov ecx, next as i32);
+            g.store(4, RCX, stack);
+            dynasm!(g.a
+                ; .arch x64
+                ; mov [rbx + state::gpr(4)], esi
+                ; mov [rbx + state::EIP], edx
+                ; cmp DWORD [r12 + off::END], 0
+                ; je >go
+                ; mov DWORD [r12 + off::END], 0
+                ; add QWORD [r12 + off::RETIRED], bx.n
+                ; mov eax, exit::CONTINUE as i32
+                ; jmp extern bx.t.leave
+                ; go:
+            );
+            bx.exit_lookup(&mut g.a);
             return true;
         }
         Kind::Ret { imm } => {
@@ -380,10 +488,8 @@ fn inline(
                 ; add esi, 4 + imm as i32
                 ; mov [rbx + state::gpr(4)], esi
                 ; mov [rbx + state::EIP], ecx
-                ; add QWORD [r12 + off::RETIRED], n
-                ; mov eax, exit::CONTINUE as i32
-                ; jmp extern t.leave
             );
+            bx.exit_lookup(&mut g.a);
             return true;
         }
         Kind::Fallback => unreachable!("fallback handled by the caller"),

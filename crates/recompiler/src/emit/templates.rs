@@ -8,9 +8,9 @@
 //! only after the last access that can fault, so a fault leaves the state
 //! of the instruction's start.
 
-use super::classify::{AluOp, Opnd, ShiftOp, Width};
-use crate::frame::{state, tlb};
-use crate::runtime::{self, exec};
+use super::classify::{AluOp, Count, Opnd, ShiftOp, Width};
+use crate::frame::{off, state, tlb};
+use crate::thunks::Thunks;
 use cpu::interp::insn::Insn;
 use cpu::state::reg;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, dynasm};
@@ -54,13 +54,15 @@ pub struct Site {
 pub struct Gen {
     pub a: Asm,
     pub slow: Vec<Slow>,
+    thunks: Thunks,
 }
 
 impl Gen {
-    pub fn new(base: usize) -> Self {
+    pub fn new(base: usize, thunks: Thunks) -> Self {
         Self {
             a: Asm::new(base),
             slow: Vec::new(),
+            thunks,
         }
     }
 
@@ -228,96 +230,26 @@ impl Gen {
         });
     }
 
-    /// Emit the slow paths collected for the block. All scratch registers
-    /// are saved around the helper call; a load's result replaces its
-    /// destination's saved value.
+    /// Emit the slow paths collected for the block: each stores its EIP
+    /// and parameters and calls the shared thunk (see `thunks`).
     pub fn emit_slow_paths(&mut self) {
         let slow = std::mem::take(&mut self.slow);
-        let load_fn = runtime::rt_load as *const () as i64;
-        let store_fn = runtime::rt_store as *const () as i64;
         for s in slow {
+            let (thunk, for_write) = match s.kind {
+                SlowKind::Load { dst, for_write } => (self.thunks.load[dst as usize], for_write),
+                SlowKind::Store { src } => (self.thunks.store[src as usize], false),
+            };
+            let arg = s.size as u32 | (s.at.seg as u32) << 8 | (for_write as u32) << 16;
             let a = &mut self.a;
             dynasm!(a
                 ; .arch x64
                 ; =>s.entry
                 ; mov DWORD [rbx + state::EIP], s.at.start as i32
-                ; push rax
-                ; push rcx
-                ; push rdx
-                ; push rsi
-                ; push rdi
-                ; push r8
-                ; push r9
-                ; push r10
-                ; push r11
-                ; sub rsp, 8
+                ; mov DWORD [r12 + off::ARG], arg as i32
+                ; call extern thunk
+                ; jc =>s.at.fault
+                ; jmp =>s.back
             );
-            // Stack slots of the saved registers, from RSP.
-            let slot = |h: u8| -> i32 {
-                match h {
-                    RAX => 72,
-                    RCX => 64,
-                    _ => 56,
-                }
-            };
-            match s.kind {
-                SlowKind::Load { dst, for_write } => {
-                    dynasm!(a
-                        ; .arch x64
-                        ; mov rdi, r12
-                        // ESI already holds the linear address.
-                        ; mov edx, (s.size as u32 | (s.at.seg as u32) << 8) as i32
-                        ; mov ecx, for_write as i32
-                        ; mov rax, QWORD load_fn
-                        ; call rax
-                        ; bt rax, 32
-                        ; jc >fault
-                        ; mov [rsp + slot(dst)], rax
-                        ; add rsp, 8
-                        ; pop r11
-                        ; pop r10
-                        ; pop r9
-                        ; pop r8
-                        ; pop rdi
-                        ; pop rsi
-                        ; pop rdx
-                        ; pop rcx
-                        ; pop rax
-                        ; jmp =>s.back
-                        ; fault:
-                        ; add rsp, 80
-                        ; mov eax, exec::FAULTED as i32
-                        ; jmp =>s.at.fault
-                    );
-                }
-                SlowKind::Store { src } => {
-                    dynasm!(a
-                        ; .arch x64
-                        ; mov edx, Rd(src)
-                        ; mov rdi, r12
-                        ; mov ecx, (s.size as u32 | (s.at.seg as u32) << 8) as i32
-                        ; mov rax, QWORD store_fn
-                        ; call rax
-                        ; test eax, eax
-                        ; jnz >fault
-                        ; add rsp, 8
-                        ; pop r11
-                        ; pop r10
-                        ; pop r9
-                        ; pop r8
-                        ; pop rdi
-                        ; pop rsi
-                        ; pop rdx
-                        ; pop rcx
-                        ; pop rax
-                        ; jmp =>s.back
-                        ; fault:
-                        ; add rsp, 80
-                        ; mov eax, exec::FAULTED as i32
-                        ; jmp =>s.at.fault
-                    );
-                }
-            }
         }
     }
 
@@ -602,6 +534,10 @@ impl Gen {
     /// Shift EAX by the constant `count` (1..=31) into EDX, with flags as
     /// the interpreter computes them.
     pub fn shift(&mut self, op: ShiftOp, w: Width, count: u8) {
+        if matches!(op, ShiftOp::Rol | ShiftOp::Ror) {
+            self.rotate(op == ShiftOp::Rol, w, Count::Imm(count));
+            return;
+        }
         let bits = 8 * w as i8;
         let a = &mut self.a;
         let c = count as i8;
@@ -644,7 +580,7 @@ impl Gen {
                     dynasm!(a ; .arch x64 ; xor r9d, r9d);
                 }
             }
-            ShiftOp::Sar => {
+            _ => {
                 match w {
                     4 => dynasm!(a ; .arch x64 ; mov r10d, eax),
                     2 => dynasm!(a ; .arch x64 ; movsx r10d, ax),
@@ -662,8 +598,181 @@ impl Gen {
                 mask_edx(a, w);
             }
         }
-        // Flags: result from EDX, CF = R8D, OF = R9D, AF = 1 (the
-        // interpreter's rule for a non-zero count, after the AMD host).
+        self.shift_flags(w);
+    }
+
+    /// Shift EAX by CL (already masked to 1..=31) into EDX, with flags as
+    /// the interpreter computes them (see `shift`).
+    pub fn shift_cl(&mut self, op: ShiftOp, w: Width) {
+        if matches!(op, ShiftOp::Rol | ShiftOp::Ror) {
+            self.rotate(op == ShiftOp::Rol, w, Count::Cl);
+            return;
+        }
+        let bits = 8 * w as i8;
+        let a = &mut self.a;
+        match op {
+            ShiftOp::Shl => {
+                dynasm!(a
+                    ; .arch x64
+                    ; mov edx, eax
+                    ; shl rdx, cl
+                    ; mov r8, rdx
+                    ; shr r8, bits
+                    ; and r8d, 1
+                );
+                mask_edx(a, w);
+                dynasm!(a
+                    ; .arch x64
+                    ; mov r9d, edx
+                    ; shr r9d, (bits - 1)
+                    ; and r9d, 1
+                    ; xor r9d, r8d
+                );
+            }
+            ShiftOp::Shr => {
+                dynasm!(a
+                    ; .arch x64
+                    ; mov edx, eax
+                    ; shr rdx, cl
+                    ; mov r8d, eax
+                    ; dec ecx
+                    ; shr r8, cl
+                    ; inc ecx
+                    ; and r8d, 1
+                    // OF = the operand's sign for a count of 1, else 0.
+                    ; xor r9d, r9d
+                    ; cmp ecx, 1
+                    ; jne >of_done
+                    ; mov r9d, eax
+                    ; shr r9d, (bits - 1)
+                    ; and r9d, 1
+                    ; of_done:
+                );
+            }
+            _ => {
+                match w {
+                    4 => dynasm!(a ; .arch x64 ; mov r10d, eax),
+                    2 => dynasm!(a ; .arch x64 ; movsx r10d, ax),
+                    _ => dynasm!(a ; .arch x64 ; movsx r10d, al),
+                }
+                dynasm!(a
+                    ; .arch x64
+                    ; mov edx, r10d
+                    ; sar edx, cl
+                    ; mov r8d, r10d
+                    ; dec ecx
+                    ; sar r8d, cl
+                    ; inc ecx
+                    ; and r8d, 1
+                    ; xor r9d, r9d
+                );
+                mask_edx(a, w);
+            }
+        }
+        self.shift_flags(w);
+    }
+
+    /// Rotate EAX into EDX. Only CF and OF change: CF is the bit that
+    /// wrapped around, OF as the interpreter defines it for every count
+    /// (ROL: MSB XOR CF; ROR: the two top bits XORed).
+    fn rotate(&mut self, left: bool, w: Width, count: Count) {
+        let bits = 8 * w as i8;
+        let a = &mut self.a;
+        dynasm!(a ; .arch x64 ; mov edx, eax);
+        match (left, w, count) {
+            (true, 4, Count::Imm(c)) => dynasm!(a ; .arch x64 ; rol edx, c as i8),
+            (true, 2, Count::Imm(c)) => dynasm!(a ; .arch x64 ; rol dx, c as i8),
+            (true, _, Count::Imm(c)) => dynasm!(a ; .arch x64 ; rol dl, c as i8),
+            (false, 4, Count::Imm(c)) => dynasm!(a ; .arch x64 ; ror edx, c as i8),
+            (false, 2, Count::Imm(c)) => dynasm!(a ; .arch x64 ; ror dx, c as i8),
+            (false, _, Count::Imm(c)) => dynasm!(a ; .arch x64 ; ror dl, c as i8),
+            (true, 4, Count::Cl) => dynasm!(a ; .arch x64 ; rol edx, cl),
+            (true, 2, Count::Cl) => dynasm!(a ; .arch x64 ; rol dx, cl),
+            (true, _, Count::Cl) => dynasm!(a ; .arch x64 ; rol dl, cl),
+            (false, 4, Count::Cl) => dynasm!(a ; .arch x64 ; ror edx, cl),
+            (false, 2, Count::Cl) => dynasm!(a ; .arch x64 ; ror dx, cl),
+            (false, _, Count::Cl) => dynasm!(a ; .arch x64 ; ror dl, cl),
+        }
+        mask_edx(a, w);
+        if left {
+            dynasm!(a
+                ; .arch x64
+                ; mov r8d, edx
+                ; and r8d, 1
+                ; mov r9d, edx
+                ; shr r9d, (bits - 1)
+                ; and r9d, 1
+                ; xor r9d, r8d
+            );
+        } else {
+            dynasm!(a
+                ; .arch x64
+                ; mov r8d, edx
+                ; shr r8d, (bits - 1)
+                ; and r8d, 1
+                ; mov r9d, edx
+                ; shr r9d, (bits - 2)
+                ; and r9d, 1
+                ; xor r9d, r8d
+            );
+        }
+        self.set_cf_of();
+    }
+
+    /// Replace CF with R8D and OF with R9D (each 0 or 1), keeping the
+    /// other flags: only AUX bits 31 (CF) and 30 (CF ^ OF) carry them.
+    fn set_cf_of(&mut self) {
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; xor r9d, r8d
+            ; shl r9d, 30
+            ; shl r8d, 31
+            ; or r9d, r8d
+            ; mov r10d, [rbx + state::AUX]
+            ; and r10d, 0x3FFF_FFFF
+            ; or r10d, r9d
+            ; mov [rbx + state::AUX], r10d
+        );
+    }
+
+    /// IMUL: EAX = EAX * ECX (width 2 or 4); CF = OF = the product did
+    /// not fit, the other flags unchanged (the AMD Zen rule the
+    /// interpreter follows, see docs/undefined.md).
+    pub fn imul(&mut self, w: Width) {
+        let a = &mut self.a;
+        match w {
+            4 => dynasm!(a ; .arch x64 ; imul eax, ecx),
+            _ => dynasm!(a ; .arch x64 ; imul ax, cx ; movzx eax, ax),
+        }
+        dynasm!(a ; .arch x64 ; setc r8b ; movzx r8d, r8b ; mov r9d, r8d);
+        self.set_cf_of();
+    }
+
+    /// MUL/IMUL with the accumulator: the product of AL/AX/EAX and ECX in
+    /// AX, DX:AX or EDX:EAX, CF = OF = the upper half is significant.
+    pub fn mul_acc(&mut self, w: Width, signed: bool) {
+        let a = &mut self.a;
+        match (w, signed) {
+            (4, false) => dynasm!(a ; .arch x64 ; mov eax, [rbx + state::gpr(0)] ; mul ecx),
+            (4, true) => dynasm!(a ; .arch x64 ; mov eax, [rbx + state::gpr(0)] ; imul ecx),
+            (2, false) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rbx + state::gpr(0)] ; mul cx),
+            (2, true) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rbx + state::gpr(0)] ; imul cx),
+            (_, false) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + state::gpr(0)] ; mul cl),
+            (_, true) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + state::gpr(0)] ; imul cl),
+        }
+        dynasm!(a ; .arch x64 ; setc r8b ; movzx r8d, r8b ; mov r9d, r8d);
+        match w {
+            4 => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(0)], eax ; mov [rbx + state::gpr(2)], edx),
+            2 => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(0)], ax ; mov [rbx + state::gpr(2)], dx),
+            _ => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(0)], ax),
+        }
+        self.set_cf_of();
+    }
+
+    /// Flags of a shift: result from EDX, CF = R8D, OF = R9D, AF = 1 (the
+    /// interpreter's rule for a non-zero count, after the AMD host).
+    fn shift_flags(&mut self, w: Width) {
         self.store_result(w);
         let a = &mut self.a;
         dynasm!(a
