@@ -27,6 +27,7 @@ mod frame;
 mod jumpcache;
 mod mode;
 mod runtime;
+#[allow(clippy::useless_conversion)] // dynasm's `Rd(n)`, as for `emit`
 mod thunks;
 
 pub use dispatch::{Recompiler, Stats};
