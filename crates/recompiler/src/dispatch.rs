@@ -100,6 +100,9 @@ pub struct Recompiler {
     /// translation after its guest block, so `perf report` on the host
     /// shows which guest code the time goes to.
     perf_map: Option<std::io::LineWriter<std::fs::File>>,
+    /// `RINGVISOR_DUMP_EIP`: print the host code of translations of the
+    /// block at this EIP (for studying generated code).
+    dump_eip: Option<u32>,
     jc: JumpCache,
     /// Address of the jump-cache lookup stub.
     lookup: usize,
@@ -158,6 +161,9 @@ impl Recompiler {
                     .ok()
                     .map(std::io::LineWriter::new)
             }),
+            dump_eip: std::env::var("RINGVISOR_DUMP_EIP")
+                .ok()
+                .and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok()),
             jc,
             lookup,
             thunks,
@@ -300,6 +306,13 @@ impl Recompiler {
             _insns: insns,
         });
         self.index.insert(key, i);
+        if self.dump_eip == Some(key.eip) {
+            let saved = self.last_translation.replace(i);
+            if let Some(d) = self.describe_last() {
+                eprintln!("{d}");
+            }
+            self.last_translation = saved;
+        }
         self.by_page.entry(key.phys >> 12).or_default().push(key);
         Some(i)
     }

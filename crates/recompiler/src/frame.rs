@@ -79,8 +79,8 @@ pub mod tlb {
     use std::mem::offset_of;
     pub const READ_TAG: i32 = offset_of!(TlbEntry, read_tag) as i32;
     pub const WRITE_TAG: i32 = offset_of!(TlbEntry, write_tag) as i32;
-    pub const RAM_READ: i32 = offset_of!(TlbEntry, ram_read) as i32;
-    pub const RAM_WRITE: i32 = offset_of!(TlbEntry, ram_write) as i32;
+    pub const READ_ADDEND: i32 = offset_of!(TlbEntry, read_addend) as i32;
+    pub const WRITE_ADDEND: i32 = offset_of!(TlbEntry, write_addend) as i32;
     pub const SHIFT: u8 = 5;
     const _: () = assert!(std::mem::size_of::<TlbEntry>() == 1 << SHIFT);
     pub const SETS: u32 = cpu::mmu::TLB_SETS as u32;

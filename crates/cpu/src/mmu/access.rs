@@ -131,8 +131,8 @@ impl Ctx<'_> {
             phys,
             read_tag: NO_TAG,
             write_tag: NO_TAG,
-            ram_read: 0,
-            ram_write: 0,
+            read_addend: 0,
+            write_addend: 0,
             flags: if write_ok { flag::WRITE_OK } else { 0 } | if global { flag::GLOBAL } else { 0 },
         };
         self.fill_fast_tags(&mut entry);
@@ -152,7 +152,7 @@ impl Ctx<'_> {
             && off + 4096 <= self.mem.ram.size()
         {
             e.read_tag = e.lin;
-            e.ram_read = off as u32;
+            e.read_addend = (off as u32).wrapping_sub(e.lin);
         }
         if e.flags & flag::WRITE_OK != 0 {
             let w = self.mem.map.lookup(e.phys as u64, Access::Write);
@@ -162,7 +162,7 @@ impl Ctx<'_> {
                 && !self.mem.code.is_code(off)
             {
                 e.write_tag = e.lin;
-                e.ram_write = off as u32;
+                e.write_addend = (off as u32).wrapping_sub(e.lin);
             }
         }
     }
@@ -173,7 +173,7 @@ impl Ctx<'_> {
         let e = &self.tlb.sets[user as usize][Tlb::index(lin)];
         let off = lin & 0xFFF;
         if e.read_tag == lin & !0xFFF && off <= 0x1000 - W::BYTES {
-            let p = (e.ram_read + off) as usize;
+            let p = lin.wrapping_add(e.read_addend) as usize;
             return Ok(load(self.mem.ram.bytes(), p, W::BYTES));
         }
         self.read_lin_slow(lin, W::BYTES, user)
@@ -185,7 +185,7 @@ impl Ctx<'_> {
         let e = &self.tlb.sets[user as usize][Tlb::index(lin)];
         let off = lin & 0xFFF;
         if e.write_tag == lin & !0xFFF && off <= 0x1000 - W::BYTES {
-            let p = (e.ram_write + off) as usize;
+            let p = lin.wrapping_add(e.write_addend) as usize;
             store(self.mem.ram.bytes_mut(), p, W::BYTES, v);
             return Ok(());
         }
@@ -357,8 +357,8 @@ impl Ctx<'_> {
         let user = self.user();
         let e = &self.tlb.sets[user as usize][Tlb::index(lin)];
         let o = lin & 0xFFF;
-        if e.write_tag == lin & !0xFFF && e.read_tag == e.write_tag && e.ram_read == e.ram_write && o <= 0x1000 - W::BYTES {
-            let p = (e.ram_read + o) as usize;
+        if e.write_tag == lin & !0xFFF && e.read_tag == e.write_tag && e.read_addend == e.write_addend && o <= 0x1000 - W::BYTES {
+            let p = lin.wrapping_add(e.read_addend) as usize;
             return Ok(load(self.mem.ram.bytes(), p, W::BYTES));
         }
         self.probe_write_lin(lin, W::BYTES, user)?;

@@ -29,12 +29,15 @@ pub struct TlbEntry {
     pub lin: u32,
     /// Physical page base (A20 applied).
     pub phys: u32,
-    /// `lin` when reads may go straight to RAM at `ram_read`, else NO_TAG.
+    /// `lin` when reads may go straight to RAM, else NO_TAG.
     pub read_tag: u32,
-    /// `lin` when writes may go straight to RAM at `ram_write`, else NO_TAG.
+    /// `lin` when writes may go straight to RAM, else NO_TAG.
     pub write_tag: u32,
-    pub ram_read: u32,
-    pub ram_write: u32,
+    /// RAM offset of the page minus `lin` (wrapping): a fast read of
+    /// linear address `a` goes to RAM offset `a + read_addend`, one
+    /// addition in translated code.
+    pub read_addend: u32,
+    pub write_addend: u32,
     pub flags: u8,
 }
 
@@ -44,8 +47,8 @@ impl TlbEntry {
         phys: 0,
         read_tag: NO_TAG,
         write_tag: NO_TAG,
-        ram_read: 0,
-        ram_write: 0,
+        read_addend: 0,
+        write_addend: 0,
         flags: 0,
     };
 }
@@ -130,7 +133,7 @@ impl Tlb {
     pub fn protect_ram_page(&mut self, ram_page: u32) {
         for set in &mut self.sets {
             for e in set.iter_mut() {
-                if e.write_tag != NO_TAG && e.ram_write == ram_page {
+                if e.write_tag != NO_TAG && e.write_tag.wrapping_add(e.write_addend) == ram_page {
                     e.write_tag = NO_TAG;
                 }
             }

@@ -8,6 +8,7 @@
 //! it (helper calls, block exits).
 
 mod classify;
+mod liveness;
 mod templates;
 
 use crate::block::GuestBlock;
@@ -98,12 +99,19 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     };
     let mut outs: Vec<(DynamicLabel, i32)> = Vec::new();
     let mut ended = false;
+    let kinds: Vec<Kind> = insns
+        .iter()
+        .zip(&block.insns)
+        .map(|(insn, (_, ins))| classify(ins, insn, mode))
+        .collect();
+    let flags_needed = liveness::needed(&kinds);
     for (k, insn) in insns.iter().enumerate() {
         let ins = &block.insns[k].1;
         let (start, next) = (ins.ip32(), ins.next_ip32());
         let out = g.a.new_dynamic_label();
         outs.push((out, k as i32));
-        let kind = classify(ins, insn, mode);
+        let kind = kinds[k];
+        g.flags = flags_needed[k];
         let last = k + 1 == insns.len();
         match kind {
             Kind::Fallback => {

@@ -55,6 +55,9 @@ pub struct Gen {
     pub a: Asm,
     pub slow: Vec<Slow>,
     thunks: Thunks,
+    /// Whether the current instruction must store the flags it produces
+    /// (see `liveness`); the templates skip the stores when not.
+    pub flags: bool,
 }
 
 impl Gen {
@@ -63,6 +66,7 @@ impl Gen {
             a: Asm::new(base),
             slow: Vec::new(),
             thunks,
+            flags: true,
         }
     }
 
@@ -119,24 +123,38 @@ impl Gen {
 
     // ---- memory ------------------------------------------------------
 
-    /// Load `size` bytes at linear ESI into host `dst` (zero-extended);
-    /// `for_write` also requires write access (read-modify-write).
-    pub fn load(&mut self, size: u8, dst: u8, for_write: bool, at: Site) {
-        let entry = self.a.new_dynamic_label();
-        let back = self.a.new_dynamic_label();
-        let tag = if for_write { tlb::WRITE_TAG } else { tlb::READ_TAG };
-        let ram = if for_write { tlb::RAM_WRITE } else { tlb::RAM_READ };
+    /// Set R10 to the byte offset of ESI's entry in the TLB set (R14),
+    /// and R11 to the page of the access's last byte: one comparison with
+    /// the entry's tag then checks both the page and that the access does
+    /// not cross into the next one (or wrap past 4 GiB).
+    fn tlb_probe(&mut self, size: u8) {
         let a = &mut self.a;
         dynasm!(a
             ; .arch x64
             ; mov r10d, esi
-            ; shr r10d, 12
-            ; and r10d, (tlb::SETS - 1) as i32
-            ; shl r10d, tlb::SHIFT as i8
-            ; add r10, r14
-            ; mov r11d, esi
-            ; and r11d, 0xFFFF_F000u32 as i32
-            ; cmp r11d, [r10 + tag]
+            ; shr r10d, (12 - tlb::SHIFT) as i8
+            ; and r10d, ((tlb::SETS - 1) << tlb::SHIFT) as i32
+        );
+        if size > 1 {
+            dynasm!(a ; .arch x64 ; lea r11d, [rsi + (size - 1) as i32]);
+        } else {
+            dynasm!(a ; .arch x64 ; mov r11d, esi);
+        }
+        dynasm!(a ; .arch x64 ; and r11d, 0xFFFF_F000u32 as i32);
+    }
+
+    /// Load `size` bytes at linear ESI into host `dst` (zero-extended);
+    /// `for_write` also requires write access (read-modify-write).
+    pub fn load(&mut self, size: u8, dst: u8, for_write: bool, at: Site) {
+        debug_assert!(dst < 3, "thunks exist for RAX, RCX and RDX");
+        let entry = self.a.new_dynamic_label();
+        let back = self.a.new_dynamic_label();
+        let tag = if for_write { tlb::WRITE_TAG } else { tlb::READ_TAG };
+        self.tlb_probe(size);
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; cmp r11d, [r14 + r10 + tag]
             ; jne =>entry
         );
         if for_write {
@@ -144,33 +162,22 @@ impl Gen {
             // read tag agrees (PAM can split them).
             dynasm!(a
                 ; .arch x64
-                ; cmp r11d, [r10 + tlb::READ_TAG]
+                ; cmp r11d, [r14 + r10 + tlb::READ_TAG]
                 ; jne =>entry
-                ; mov r11d, [r10 + tlb::RAM_READ]
-                ; cmp r11d, [r10 + tlb::RAM_WRITE]
+                ; mov r11d, [r14 + r10 + tlb::READ_ADDEND]
+                ; cmp r11d, [r14 + r10 + tlb::WRITE_ADDEND]
                 ; jne =>entry
-            );
-        }
-        if size > 1 {
-            dynasm!(a
-                ; .arch x64
-                ; mov r11d, esi
-                ; and r11d, 0xFFF
-                ; cmp r11d, 0x1000 - size as i32
-                ; ja =>entry
             );
         }
         dynasm!(a
             ; .arch x64
-            ; mov r10d, [r10 + ram]
             ; mov r11d, esi
-            ; and r11d, 0xFFF
-            ; add r10, r11
+            ; add r11d, [r14 + r10 + tlb::READ_ADDEND]
         );
         match size {
-            4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r13 + r10]),
-            2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r13 + r10]),
-            _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r13 + r10]),
+            4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r13 + r11]),
+            2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r13 + r11]),
+            _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r13 + r11]),
         }
         dynasm!(a ; .arch x64 ; =>back);
         self.slow.push(Slow {
@@ -184,41 +191,22 @@ impl Gen {
 
     /// Store host `src`'s low `size` bytes at linear ESI.
     pub fn store(&mut self, size: u8, src: u8, at: Site) {
+        debug_assert!(src < 3, "thunks exist for RAX, RCX and RDX");
         let entry = self.a.new_dynamic_label();
         let back = self.a.new_dynamic_label();
+        self.tlb_probe(size);
         let a = &mut self.a;
         dynasm!(a
             ; .arch x64
-            ; mov r10d, esi
-            ; shr r10d, 12
-            ; and r10d, (tlb::SETS - 1) as i32
-            ; shl r10d, tlb::SHIFT as i8
-            ; add r10, r14
-            ; mov r11d, esi
-            ; and r11d, 0xFFFF_F000u32 as i32
-            ; cmp r11d, [r10 + tlb::WRITE_TAG]
+            ; cmp r11d, [r14 + r10 + tlb::WRITE_TAG]
             ; jne =>entry
-        );
-        if size > 1 {
-            dynasm!(a
-                ; .arch x64
-                ; mov r11d, esi
-                ; and r11d, 0xFFF
-                ; cmp r11d, 0x1000 - size as i32
-                ; ja =>entry
-            );
-        }
-        dynasm!(a
-            ; .arch x64
-            ; mov r10d, [r10 + tlb::RAM_WRITE]
             ; mov r11d, esi
-            ; and r11d, 0xFFF
-            ; add r10, r11
+            ; add r11d, [r14 + r10 + tlb::WRITE_ADDEND]
         );
         match size {
-            4 => dynasm!(a ; .arch x64 ; mov [r13 + r10], Rd(src)),
-            2 => dynasm!(a ; .arch x64 ; mov [r13 + r10], Rw(src)),
-            _ => dynasm!(a ; .arch x64 ; mov [r13 + r10], Rb(src)),
+            4 => dynasm!(a ; .arch x64 ; mov [r13 + r11], Rd(src)),
+            2 => dynasm!(a ; .arch x64 ; mov [r13 + r11], Rw(src)),
+            _ => dynasm!(a ; .arch x64 ; mov [r13 + r11], Rb(src)),
         }
         dynasm!(a ; .arch x64 ; =>back);
         self.slow.push(Slow {
@@ -282,6 +270,9 @@ impl Gen {
 
     /// Lazy flags of a logic result in EDX.
     pub fn flags_logic(&mut self, w: Width) {
+        if !self.flags {
+            return;
+        }
         self.store_result(w);
         let a = &mut self.a;
         dynasm!(a ; .arch x64 ; mov DWORD [rbx + state::AUX], 0);
@@ -317,6 +308,9 @@ impl Gen {
 
     /// Lazy flags of EDX = EAX + ECX (+ carry).
     pub fn flags_add(&mut self, w: Width) {
+        if !self.flags {
+            return;
+        }
         self.store_result(w);
         let a = &mut self.a;
         dynasm!(a
@@ -335,6 +329,9 @@ impl Gen {
 
     /// Lazy flags of EDX = EAX - ECX (- borrow).
     pub fn flags_sub(&mut self, w: Width) {
+        if !self.flags {
+            return;
+        }
         self.store_result(w);
         let a = &mut self.a;
         dynasm!(a
@@ -498,6 +495,16 @@ impl Gen {
 
     /// INC/DEC of EAX into EDX: flags as ADD/SUB 1 with CF kept.
     pub fn incdec(&mut self, w: Width, dec: bool) {
+        if !self.flags {
+            let a = &mut self.a;
+            if dec {
+                dynasm!(a ; .arch x64 ; lea edx, [rax - 1]);
+            } else {
+                dynasm!(a ; .arch x64 ; lea edx, [rax + 1]);
+            }
+            mask_edx(a, w);
+            return;
+        }
         let a = &mut self.a;
         // Old CF into EDI (untouched by the flag templates) before the
         // flags are replaced.
@@ -722,6 +729,9 @@ impl Gen {
     /// Replace CF with R8D and OF with R9D (each 0 or 1), keeping the
     /// other flags: only AUX bits 31 (CF) and 30 (CF ^ OF) carry them.
     fn set_cf_of(&mut self) {
+        if !self.flags {
+            return;
+        }
         let a = &mut self.a;
         dynasm!(a
             ; .arch x64
@@ -745,8 +755,25 @@ impl Gen {
             4 => dynasm!(a ; .arch x64 ; imul eax, ecx),
             _ => dynasm!(a ; .arch x64 ; imul ax, cx ; movzx eax, ax),
         }
-        dynasm!(a ; .arch x64 ; setc r8b ; movzx r8d, r8b ; mov r9d, r8d);
-        self.set_cf_of();
+        self.set_cf_of_from_carry();
+    }
+
+    /// CF = OF = host CF, the other flags unchanged (MUL, IMUL).
+    fn set_cf_of_from_carry(&mut self) {
+        if !self.flags {
+            return;
+        }
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; setc r8b
+            ; movzx r8d, r8b
+            ; shl r8d, 31
+            ; mov r10d, [rbx + state::AUX]
+            ; and r10d, 0x3FFF_FFFF
+            ; or r10d, r8d
+            ; mov [rbx + state::AUX], r10d
+        );
     }
 
     /// MUL/IMUL with the accumulator: the product of AL/AX/EAX and ECX in
@@ -761,18 +788,21 @@ impl Gen {
             (_, false) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + state::gpr(0)] ; mul cl),
             (_, true) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + state::gpr(0)] ; imul cl),
         }
-        dynasm!(a ; .arch x64 ; setc r8b ; movzx r8d, r8b ; mov r9d, r8d);
+        // MOVs keep the host flags for the carry.
         match w {
             4 => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(0)], eax ; mov [rbx + state::gpr(2)], edx),
             2 => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(0)], ax ; mov [rbx + state::gpr(2)], dx),
             _ => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(0)], ax),
         }
-        self.set_cf_of();
+        self.set_cf_of_from_carry();
     }
 
     /// Flags of a shift: result from EDX, CF = R8D, OF = R9D, AF = 1 (the
     /// interpreter's rule for a non-zero count, after the AMD host).
     fn shift_flags(&mut self, w: Width) {
+        if !self.flags {
+            return;
+        }
         self.store_result(w);
         let a = &mut self.a;
         dynasm!(a

@@ -1,0 +1,170 @@
+//! Arithmetic-flag liveness within a block: which instructions must store
+//! the flags they produce.
+//!
+//! Every inline template keeps the guest flags in `CpuState` in the lazy
+//! form, which costs a dozen host instructions for an ADD. When the next
+//! instructions overwrite those flags before anything reads them, and
+//! nothing can leave the block in between, the stores are dead and are
+//! not emitted. "Leaving" is any point where the state must be exact: an
+//! instruction that can fault (its exit shows the state before it), one
+//! that can end the block after it (a store into a page holding code, a
+//! helper call), and the block's end (the next block may read anything).
+
+use super::classify::{AluOp, Count, Kind, Opnd};
+
+/// Flag bits for the analysis (not EFLAGS positions).
+pub const CF: u8 = 1;
+pub const OF: u8 = 2;
+pub const ALL: u8 = 0x3F;
+
+/// How an instruction uses the flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Use {
+    /// Flags it may change (their stores can be skipped if dead).
+    may_write: u8,
+    /// Flags it always replaces.
+    kills: u8,
+    reads: u8,
+    /// It can leave the block before it completes (a fault).
+    exits_before: bool,
+    /// It can leave the block right after it completes.
+    exits_after: bool,
+}
+
+fn uses(k: &Kind) -> Use {
+    let mem = |o: &Opnd| *o == Opnd::Mem;
+    let u = |may_write, kills, reads, exits_before, exits_after| Use {
+        may_write,
+        kills,
+        reads,
+        exits_before,
+        exits_after,
+    };
+    match k {
+        Kind::Mov { dst, src, .. } => u(0, 0, 0, mem(dst) || mem(src), mem(dst)),
+        Kind::Alu { op, dst, src, .. } => {
+            let reads = if matches!(op, AluOp::Adc | AluOp::Sbb) { CF } else { 0 };
+            let writes_dst = !matches!(op, AluOp::Cmp | AluOp::Test);
+            u(ALL, ALL, reads, mem(dst) || mem(src), writes_dst && mem(dst))
+        }
+        // CF is kept: the template re-stores the CF it finds, so that is
+        // a read.
+        Kind::IncDec { dst, .. } => u(ALL, ALL & !CF, CF, mem(dst), mem(dst)),
+        Kind::Neg { dst, .. } => u(ALL, ALL, 0, mem(dst), mem(dst)),
+        Kind::Not { dst, .. } => u(0, 0, 0, mem(dst), mem(dst)),
+        Kind::Lea { .. } => u(0, 0, 0, false, false),
+        Kind::Movx { src, .. } => u(0, 0, 0, mem(src), false),
+        Kind::Shift { op, dst, count, .. } => {
+            let rotate = matches!(op, super::classify::ShiftOp::Rol | super::classify::ShiftOp::Ror);
+            let writes = if rotate { CF | OF } else { ALL };
+            // A count in CL may be zero: then nothing changes.
+            let kills = if *count == Count::Cl { 0 } else { writes };
+            u(writes, kills, 0, mem(dst), mem(dst))
+        }
+        Kind::Imul { src, .. } | Kind::MulAcc { src, .. } => u(CF | OF, CF | OF, 0, mem(src), false),
+        Kind::Setcc { dst, .. } => u(0, 0, ALL, mem(dst), mem(dst)),
+        Kind::Cmov { src, .. } => u(0, 0, ALL, mem(src), false),
+        Kind::Push { .. } => u(0, 0, 0, true, true),
+        Kind::Pop { .. } => u(0, 0, 0, true, false),
+        Kind::Nop => u(0, 0, 0, false, false),
+        Kind::Jmp { .. } | Kind::Jcc { .. } | Kind::Call { .. } | Kind::Ret { .. } | Kind::JmpInd { .. } | Kind::CallInd { .. } => {
+            u(0, 0, ALL, true, true)
+        }
+        Kind::Fallback => u(ALL, 0, ALL, true, true),
+    }
+}
+
+/// For each instruction of the block: whether it must store its flags.
+pub fn needed(kinds: &[Kind]) -> Vec<bool> {
+    let mut need = vec![true; kinds.len()];
+    // At the block's end everything is live.
+    let mut live = ALL;
+    for (j, k) in kinds.iter().enumerate().rev() {
+        let f = uses(k);
+        if f.exits_after {
+            live = ALL;
+        }
+        need[j] = f.may_write & live != 0;
+        live = (live & !f.kills) | f.reads;
+        if f.exits_before {
+            live = ALL;
+        }
+    }
+    need
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emit::classify::{AluOp, Opnd};
+
+    fn alu(op: AluOp, dst: Opnd) -> Kind {
+        Kind::Alu {
+            op,
+            w: 4,
+            dst,
+            src: Opnd::Reg(1),
+        }
+    }
+
+    #[test]
+    fn flags_overwritten_without_exits_are_dead() {
+        let k = [
+            alu(AluOp::Add, Opnd::Reg(0)),
+            alu(AluOp::Sub, Opnd::Reg(2)),
+            alu(AluOp::Cmp, Opnd::Reg(3)),
+        ];
+        assert_eq!(needed(&k), vec![false, false, true]);
+    }
+
+    #[test]
+    fn a_possible_fault_keeps_earlier_flags() {
+        let k = [
+            alu(AluOp::Add, Opnd::Reg(0)),
+            Kind::Mov {
+                w: 4,
+                dst: Opnd::Reg(0),
+                src: Opnd::Mem,
+            },
+            alu(AluOp::Sub, Opnd::Reg(2)),
+        ];
+        assert_eq!(needed(&k), vec![true, false, true]);
+    }
+
+    #[test]
+    fn a_reader_keeps_its_producer() {
+        let k = [
+            alu(AluOp::Sub, Opnd::Reg(0)),
+            alu(AluOp::Adc, Opnd::Reg(1)),
+            alu(AluOp::Xor, Opnd::Reg(2)),
+        ];
+        assert_eq!(needed(&k), vec![true, false, true]);
+    }
+
+    #[test]
+    fn partial_writers_do_not_kill_other_flags() {
+        // IMUL replaces CF and OF only: the ADD's other flags stay live.
+        let k = [
+            alu(AluOp::Add, Opnd::Reg(0)),
+            Kind::Imul {
+                w: 4,
+                dst: 0,
+                src: Opnd::Reg(1),
+                imm: None,
+            },
+        ];
+        assert_eq!(needed(&k), vec![true, true]);
+        // A shift by CL may change nothing.
+        let k = [
+            alu(AluOp::Add, Opnd::Reg(0)),
+            Kind::Shift {
+                op: crate::emit::classify::ShiftOp::Shl,
+                w: 4,
+                dst: Opnd::Reg(0),
+                count: Count::Cl,
+            },
+            Kind::Nop,
+        ];
+        assert_eq!(needed(&k), vec![true, true, false]);
+    }
+}
