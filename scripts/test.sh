@@ -3,7 +3,7 @@
 # formatting and lint gates, then every test in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/guest-assets.sh
+./scripts/guest-images.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 cargo test --workspace --release

@@ -368,6 +368,17 @@ impl I8042 {
         taken
     }
 
+    /// How many scan codes the keyboard takes now without an overrun (a
+    /// host feeding it keeps the rest, where a real keyboard would lose
+    /// them).
+    pub fn keyboard_room(&self) -> usize {
+        if self.keyboard.scanning {
+            KBD_BUFFER.saturating_sub(self.keyboard.queue.len())
+        } else {
+            0
+        }
+    }
+
     fn queue_ctrl(&mut self, data: u8, aux: bool, timeout: bool) {
         if self.ctrl_queue.len() < CTRL_QUEUE {
             self.ctrl_queue.push_back(OutByte { data, aux, timeout });
@@ -749,6 +760,7 @@ mod tests {
         data(&mut k, 0xF5);
         assert_eq!(drain(&mut k), vec![0xFA]);
         assert_eq!(k.push_scancodes(&[0x1C]), 0);
+        assert_eq!(k.keyboard_room(), 0, "not scanning: no room");
         data(&mut k, 0xF4);
         assert_eq!(drain(&mut k), vec![0xFA]);
         // Interface disabled: bytes wait in the keyboard.
@@ -757,6 +769,13 @@ mod tests {
         assert_eq!(status(&mut k) & STATUS_OBF, 0);
         cmd(&mut k, 0xAE);
         assert_eq!(drain(&mut k), vec![0x1E]);
+        // The room left is what a host may push without an overrun.
+        cmd(&mut k, 0xAD);
+        assert_eq!(k.push_scancodes(&[0x1C; 3]), 3);
+        assert_eq!(k.keyboard_room(), 13);
+        cmd(&mut k, 0xAE);
+        assert_eq!(drain(&mut k).len(), 3);
+        assert_eq!(k.keyboard_room(), 16);
         // Overrun after 16 bytes.
         assert_eq!(k.push_scancodes(&[0x1C; 20]), 16);
         let got = drain(&mut k);

@@ -45,6 +45,7 @@ pub mod irq;
 pub mod block;
 pub mod debugcon;
 pub mod dma;
+pub mod fw_cfg;
 pub mod i8042;
 pub mod ide;
 pub mod pci;

@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::stats::IoStats;
 use cpu::Bus;
 use devices::debugcon::DebugCon;
+use devices::fw_cfg::FwCfg;
 use devices::i8042::I8042;
 use devices::pci::PciBus;
 use devices::pic::Pic;
@@ -13,17 +14,34 @@ use devices::post::PostCodes;
 use devices::rtc::Rtc;
 use devices::sysctl::SystemControlA;
 use devices::uart::{self, Uart};
+use devices::vga::Vga;
 use devices::{IrqLine, IrqLines, PortIo, Timed, rate_limited};
 use std::time::Instant;
 
 /// IRQ of the x87 error (FERR#) on a PC.
 const IRQ_FPU: u8 = 13;
 
+/// MMIO region ids the board answers (see [`crate::chipset`]).
+pub mod mmio {
+    /// The VGA's legacy window, 0xA0000-0xBFFFF.
+    pub const VGA_WINDOW: u32 = 1;
+    /// The VGA's linear framebuffer, where the guest put PCI BAR0.
+    pub const VGA_LFB: u32 = 2;
+}
+
+/// Port of SeaBIOS's debug output (QEMU's isa-debugcon at 0x402).
+pub const FIRMWARE_LOG_PORT: u16 = 0x402;
+
 /// Requests the board makes of the run loop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Requests {
     pub reset: bool,
     pub debug_exit: Option<u32>,
+    /// The guest changed what the chipset maps (PAM, a BAR): the machine
+    /// must update the physical map before the next instruction.
+    pub remap: bool,
+    /// A device has a bus-master transfer ready.
+    pub dma: bool,
 }
 
 pub struct Board {
@@ -37,7 +55,12 @@ pub struct Board {
     pub sysctl: SystemControlA,
     pub post: PostCodes,
     pub debugcon: DebugCon,
+    /// SeaBIOS's log port; drained into the same sink as `debugcon`.
+    pub firmware_log: DebugCon,
     pub pci: PciBus,
+    pub vga: Vga,
+    /// QEMU's firmware configuration interface (SeaBIOS boots only).
+    pub fw_cfg: Option<FwCfg>,
     fpu_irq: IrqLine,
     debug_exit: Option<u16>,
     debugcon_port: u16,
@@ -65,6 +88,10 @@ enum Dev {
     Pci,
     Uart(usize),
     DebugCon,
+    FirmwareLog,
+    Vga,
+    Ide,
+    FwCfg,
 }
 
 impl Board {
@@ -80,7 +107,10 @@ impl Board {
             sysctl: SystemControlA::new(),
             post: PostCodes::new(),
             debugcon: DebugCon::new(debugcon_port),
+            firmware_log: DebugCon::new(FIRMWARE_LOG_PORT),
             pci: PciBus::i440fx_piix3(),
+            vga: Vga::new(),
+            fw_cfg: None,
             fpu_irq: lines.line(IRQ_FPU),
             lines,
             clock,
@@ -116,8 +146,16 @@ impl Board {
         }
         self.kbc.reset();
         self.sysctl.reset();
+        self.pci.reset();
+        self.vga.reset();
+        if let Some(f) = &mut self.fw_cfg {
+            f.reset();
+        }
         self.fpu_irq.set_level(false);
-        self.requests = Requests::default();
+        self.requests = Requests {
+            remap: true,
+            ..Requests::default()
+        };
         self.a20 = true;
         self.intr_cache = None;
     }
@@ -136,7 +174,13 @@ impl Board {
             0x2F8..=0x2FF => Dev::Uart(1),
             0x3E8..=0x3EF => Dev::Uart(2),
             0x2E8..=0x2EF => Dev::Uart(3),
+            0x1F0..=0x1F7 | 0x3F6 | 0x170..=0x177 | 0x376 => Dev::Ide,
+            0x3B0..=0x3DF | 0x1CE | 0x1CF => Dev::Vga,
             p if p == self.debugcon_port => Dev::DebugCon,
+            FIRMWARE_LOG_PORT => Dev::FirmwareLog,
+            p if self.fw_cfg.is_some() && devices::fw_cfg::owns_port(p) => Dev::FwCfg,
+            // The IDE bus-master block sits where the guest put BAR4.
+            p if self.pci.ide().is_some_and(|i| i.claims_port(p)) => Dev::Ide,
             _ => return None,
         })
     }
@@ -155,6 +199,16 @@ impl Board {
             Dev::Pci => &mut self.pci,
             Dev::Uart(i) => &mut self.uarts[i],
             Dev::DebugCon => &mut self.debugcon,
+            Dev::FirmwareLog => &mut self.firmware_log,
+            Dev::Vga => &mut self.vga,
+            Dev::Ide => match self.pci.ide_mut() {
+                Some(ide) => ide,
+                None => &mut self.post,
+            },
+            Dev::FwCfg => match &mut self.fw_cfg {
+                Some(f) => f,
+                None => &mut self.post,
+            },
         }
     }
 
@@ -176,13 +230,21 @@ impl Board {
             Some(Dev::Pci) => "PCI config",
             Some(Dev::Uart(_)) => "UART",
             Some(Dev::DebugCon) => "debug console",
+            Some(Dev::FirmwareLog) => "firmware log (0x402)",
+            Some(Dev::Vga) => "VGA",
+            Some(Dev::Ide) => "IDE",
+            Some(Dev::FwCfg) => "fw_cfg",
             None => "(nothing)",
         }
     }
 
     /// The name of MMIO region `id`, for statistics.
     pub fn mmio_name(&self, id: u32) -> String {
-        format!("region {id}")
+        match id {
+            mmio::VGA_WINDOW => "VGA window (0xA0000)".into(),
+            mmio::VGA_LFB => "VGA linear framebuffer".into(),
+            _ => format!("region {id}"),
+        }
     }
 
     fn read_port(&mut self, port: u16, size: u8) -> u32 {
@@ -224,10 +286,18 @@ impl Board {
                     self.requests.reset = true;
                 }
             }
-            0xCF8..=0xCFF if self.pci.take_reset_request() => {
-                self.requests.reset = true;
+            0xCF8..=0xCFF => {
+                if self.pci.take_reset_request() {
+                    self.requests.reset = true;
+                }
+                // PAM, SMRAM or a BAR may have changed: the machine
+                // compares and remaps (cheap, and config writes are rare).
+                self.requests.remap = true;
             }
             _ => {}
+        }
+        if self.pci.ide().is_some_and(|i| i.dma_pending()) || self.fw_cfg.as_ref().is_some_and(|f| f.dma_pending()) {
+            self.requests.dma = true;
         }
     }
 }
@@ -260,18 +330,28 @@ impl Bus for Board {
         if let Some(st) = &mut self.io_stats {
             st.mmio.entry(id).or_default().reads.add(Instant::now());
         }
-        rate_limited!(debug, "read from unbacked MMIO region {id} offset {offset:#x} ({size} bytes)");
-        u64::MAX
+        match id {
+            mmio::VGA_WINDOW => self.vga.mmio_read(offset, size),
+            mmio::VGA_LFB => self.vga.lfb_read(offset, size),
+            _ => {
+                rate_limited!(debug, "read from unbacked MMIO region {id} offset {offset:#x} ({size} bytes)");
+                u64::MAX
+            }
+        }
     }
 
     fn mmio_write(&mut self, id: u32, offset: u64, size: u8, value: u64) {
         if let Some(st) = &mut self.io_stats {
             st.mmio.entry(id).or_default().writes.add(Instant::now());
         }
-        rate_limited!(
-            debug,
-            "write {value:#x} to unbacked MMIO region {id} offset {offset:#x} ({size} bytes)"
-        );
+        match id {
+            mmio::VGA_WINDOW => self.vga.mmio_write(offset, size, value),
+            mmio::VGA_LFB => self.vga.lfb_write(offset, size, value),
+            _ => rate_limited!(
+                debug,
+                "write {value:#x} to unbacked MMIO region {id} offset {offset:#x} ({size} bytes)"
+            ),
+        }
     }
 
     fn interrupt_pending(&mut self) -> bool {
@@ -302,7 +382,8 @@ impl Bus for Board {
     }
 
     fn stop_requested(&mut self) -> bool {
-        self.requests.reset || self.requests.debug_exit.is_some()
+        let r = &self.requests;
+        r.reset || r.debug_exit.is_some() || r.remap || r.dma
     }
 
     fn stall(&mut self, ns: u64) {

@@ -9,12 +9,16 @@
 //! it is held back from the guest, so a guest timing a short loop against
 //! the PIT (as Linux does to calibrate the TSC) sees no jumps that real
 //! hardware would not show. The clock then catches up, running at most
-//! 1/32 faster than the host, so over minutes guest time still follows
-//! host time (the RTC and `date` agree with the host). Since the TSC, the
+//! 1/4 faster than the host, so within seconds guest time follows host
+//! time again (the RTC and `date` agree with the host: a recompiler boot
+//! holds back about a second of translation). Since the TSC, the
 //! PIT and the RTC all read this one clock, their ratios are exact at all
 //! times, catching up or not.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Catch-up rate: guest time runs at most 1/this faster than the host.
+const CATCH_UP_DIVISOR: u64 = 4;
 
 #[derive(Clone, Debug)]
 pub struct Clock {
@@ -53,7 +57,7 @@ impl Clock {
     pub fn now(&mut self) -> u64 {
         let host = self.host();
         if self.lag > 0 {
-            let catch = (host.saturating_sub(self.last_host) / 32).min(self.lag);
+            let catch = (host.saturating_sub(self.last_host) / CATCH_UP_DIVISOR).min(self.lag);
             self.lag -= catch;
         }
         self.last_host = host;

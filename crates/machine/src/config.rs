@@ -13,8 +13,26 @@ pub enum Firmware {
         cmdline: String,
     },
     /// A ROM image mapped at the top of the 4 GiB space, its last 128 KiB
-    /// aliased below 1 MiB; the CPU starts at the reset vector.
-    Bios { rom: PathBuf },
+    /// aliased below 1 MiB; the CPU starts at the reset vector. With
+    /// `vga_bios`, the machine also offers SeaBIOS what it reads on QEMU
+    /// (fw_cfg with that VGA BIOS, e820, boot order).
+    Bios { rom: PathBuf, vga_bios: Option<PathBuf> },
+}
+
+/// A hard-disk image on the IDE controller.
+#[derive(Clone, Debug)]
+pub struct DiskConfig {
+    pub path: PathBuf,
+    /// `None`: detected from the file.
+    pub format: Option<devices::block::ImageFormat>,
+    pub read_only: bool,
+}
+
+/// Which device the BIOS tries first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootDevice {
+    Disk,
+    Cdrom,
 }
 
 #[derive(Clone, Debug)]
@@ -36,6 +54,13 @@ pub struct Config {
     /// Collect statistics (exits, I/O, engine counters) for
     /// [`crate::Machine::stats_report`].
     pub stats: bool,
+    /// Hard disks, in IDE order: primary master, primary slave, then
+    /// secondary slave (the secondary master is the CD-ROM drive's).
+    pub disks: Vec<DiskConfig>,
+    /// The CD-ROM drive's medium (the drive is there even without one).
+    pub cdrom: Option<PathBuf>,
+    /// First boot device (`None`: the disk if there is one, else the CD).
+    pub boot: Option<BootDevice>,
 }
 
 impl Config {

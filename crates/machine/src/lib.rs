@@ -6,13 +6,16 @@
 
 pub mod board;
 pub mod boot;
+pub mod chipset;
 pub mod clock;
 pub mod config;
+pub mod display;
 pub mod e820;
 pub mod machine;
 pub mod stats;
+pub mod storage;
 
-pub use config::{Config, Firmware};
+pub use config::{BootDevice, Config, DiskConfig, Firmware};
 pub use machine::{Machine, Outcome};
 
 use thiserror::Error;
@@ -35,4 +38,6 @@ pub enum MachineError {
     BadImage { path: String, reason: String },
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    Image(#[from] devices::block::OpenError),
 }

@@ -2,12 +2,15 @@
 
 use crate::MachineError;
 use crate::board::Board;
-use crate::boot::{bios, linux, multiboot};
+use crate::boot::{bios, linux, multiboot, seabios};
+use crate::chipset::{BusMaster, Chipset};
 use crate::clock::Clock;
 use crate::config::{Config, Firmware};
+use crate::display::TextDisplay;
 use crate::stats::{Report, RunStats};
 use cpu::state::sreg;
 use cpu::{CpuState, Exit};
+use devices::vga::pci::StdVgaPci;
 use exec::ExecManager;
 use memory::GuestMemory;
 use std::collections::VecDeque;
@@ -32,6 +35,9 @@ pub struct HostIo {
     pub debugcon: Option<Box<dyn Write + Send>>,
     pub post_log: Option<Box<dyn Write + Send>>,
     pub input: Option<Receiver<HostInput>>,
+    /// `--display text`: draw the VGA text screen here; host input then
+    /// goes to the keyboard instead of COM1.
+    pub display: Option<Box<dyn Write + Send>>,
 }
 
 /// How a run ended.
@@ -79,6 +85,8 @@ pub struct Machine {
     ns_per_insn: f64,
     /// Run-loop statistics, when `Config::stats` asked for them.
     stats: Option<Box<RunStats>>,
+    chipset: Chipset,
+    display: Option<TextDisplay>,
 }
 
 fn read(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, MachineError> {
@@ -92,18 +100,29 @@ fn read(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, MachineEr
 impl Machine {
     /// Build a machine and load its firmware or kernel.
     pub fn new(config: Config, io: HostIo) -> Result<Self, MachineError> {
-        let mem = GuestMemory::new(config.memory)?;
+        let mut mem = GuestMemory::new(config.memory)?;
         let clock = Clock::new();
         let mut board = Board::new(clock, config.debug_exit, config.debugcon_port);
         board.rtc.set_memory_size(config.memory, 0);
+        // An FPU and a VGA, no floppy.
+        board.rtc.set_equipment(0x02);
+        crate::storage::attach(&mut board, &config)?;
+        let vga_devfn =
+            devices::pci::DevFn::new(StdVgaPci::DEVFN.0, StdVgaPci::DEVFN.1).map_err(|e| MachineError::Config(e.to_string()))?;
+        let vga_fn = StdVgaPci::new(board.vga.vram_size() as u64, 0).map_err(|e| MachineError::Config(e.to_string()))?;
+        board
+            .pci
+            .add(vga_devfn, Box::new(vga_fn))
+            .map_err(|e| MachineError::Config(e.to_string()))?;
         let (kernel, initrd, rom) = match &config.firmware {
             Firmware::Kernel { kernel, initrd, .. } => (
                 read("kernel", kernel)?,
                 initrd.as_deref().map(|p| read("initrd", p)).transpose()?,
                 None,
             ),
-            Firmware::Bios { rom } => (Vec::new(), None, Some(read("firmware image", rom)?)),
+            Firmware::Bios { rom, .. } => (Vec::new(), None, Some(read("firmware image", rom)?)),
         };
+        let chipset = Chipset::new(&mut mem, None)?;
         let engine = ExecManager::new(config.engine, config.switch_every)
             .map_err(|e| MachineError::Config(format!("cannot set up the {:?} engine: {e}", config.engine)))?;
         let mut m = Self {
@@ -120,19 +139,28 @@ impl Machine {
             resets: 0,
             ns_per_insn: 5.0,
             stats: None,
+            chipset,
+            display: None,
         };
+        m.display = m.io.display.take().map(TextDisplay::new);
         if m.config.stats {
             m.stats = Some(Box::default());
             m.board.io_stats = Some(Box::default());
             m.engine.enable_stats();
         }
         if let Some(rom) = m.rom.take() {
-            bios::map(&mut m.mem, rom.clone()).map_err(|reason| MachineError::BadImage {
+            let window = bios::map(&mut m.mem, rom.clone()).map_err(|reason| MachineError::BadImage {
                 path: m.firmware_path(),
                 reason,
             })?;
+            m.chipset.set_bios(window);
             m.rom = Some(rom);
+            if let Firmware::Bios { vga_bios, .. } = &m.config.firmware {
+                let vga = vga_bios.as_deref().map(|p| read("VGA BIOS", p)).transpose()?;
+                m.board.fw_cfg = Some(seabios::fw_cfg(&m.config, vga)?);
+            }
         }
+        m.chipset.sync(&mut m.board, &mut m.mem);
         m.boot()?;
         Ok(m)
     }
@@ -140,7 +168,7 @@ impl Machine {
     fn firmware_path(&self) -> String {
         match &self.config.firmware {
             Firmware::Kernel { kernel, .. } => kernel.display().to_string(),
-            Firmware::Bios { rom } => rom.display().to_string(),
+            Firmware::Bios { rom, .. } => rom.display().to_string(),
         }
     }
 
@@ -157,6 +185,8 @@ impl Machine {
         };
         let ram = self.config.memory;
         let path = self.firmware_path();
+        // No firmware will set a video mode: leave the VGA as a BIOS would.
+        self.board.vga.set_standard_mode(devices::vga::StandardMode::Text80x25);
         let bad = |reason: String| MachineError::BadKernel {
             path: path.clone(),
             reason,
@@ -193,8 +223,46 @@ impl Machine {
     }
 
     /// Run until the guest powers off, resets (with `no_reboot`), exits,
-    /// the user quits, or `timeout` passes.
+    /// the user quits, or `timeout` passes. Disk writes are synced to the
+    /// host files before it returns.
     pub fn run(&mut self, timeout: Option<Duration>) -> Outcome {
+        let o = self.run_loop(timeout);
+        self.flush_disks();
+        if let Some(d) = &mut self.display {
+            d.draw(&self.board.vga, true);
+            d.finish();
+        }
+        o
+    }
+
+    /// Sync every disk image to its host file.
+    pub fn flush_disks(&mut self) {
+        if let Some(ide) = self.board.pci.ide_mut()
+            && let Err(e) = ide.flush_all()
+        {
+            tracing::error!("flushing disk images failed: {e}");
+        }
+    }
+
+    /// Serve what devices asked of the machine during the last run:
+    /// remapping after chipset register writes, bus-master transfers.
+    fn serve_requests(&mut self) {
+        if std::mem::take(&mut self.board.requests.remap) {
+            self.chipset.sync(&mut self.board, &mut self.mem);
+        }
+        if std::mem::take(&mut self.board.requests.dma) {
+            let now = self.board.clock.now();
+            let mut bm = BusMaster(&mut self.mem);
+            if let Some(ide) = self.board.pci.ide_mut() {
+                ide.run_dma(&mut bm, now);
+            }
+            if let Some(f) = &mut self.board.fw_cfg {
+                f.run_dma(&mut bm);
+            }
+        }
+    }
+
+    fn run_loop(&mut self, timeout: Option<Duration>) -> Outcome {
         let deadline = timeout.map(|t| Instant::now() + t);
         // Host time the loop itself takes between engine runs (not idle
         // sleep) is held back from the guest's clock.
@@ -225,6 +293,7 @@ impl Machine {
                 self.ns_per_insn = (0.8 * self.ns_per_insn + 0.2 * measured).clamp(0.2, 1000.0);
             }
             self.sync_a20();
+            self.serve_requests();
             self.flush_output();
             let now = self.board.clock.now();
             self.board.advance(now);
@@ -308,12 +377,16 @@ impl Machine {
         if !self.pending_input.is_empty() {
             wait = wait.min(Duration::from_millis(1));
         }
+        if self.display.is_some() {
+            // Keep the screen and the keyboard going while the guest idles.
+            wait = wait.min(crate::display::FRAME);
+        }
         if wait.is_zero() {
             return None;
         }
         match &self.io.input {
             Some(rx) => match rx.recv_timeout(wait) {
-                Ok(HostInput::Serial(b)) => self.pending_input.extend(b),
+                Ok(HostInput::Serial(b)) => self.host_typed(&b),
                 Ok(HostInput::Quit) => return Some(Outcome::Quit),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
@@ -330,11 +403,16 @@ impl Machine {
 
     /// Drain host input without blocking; feed the UART.
     fn take_input(&mut self) -> Option<Outcome> {
+        let mut typed = Vec::new();
+        let mut quit = false;
         if let Some(rx) = &self.io.input {
             loop {
                 match rx.try_recv() {
-                    Ok(HostInput::Serial(b)) => self.pending_input.extend(b),
-                    Ok(HostInput::Quit) => return Some(Outcome::Quit),
+                    Ok(HostInput::Serial(b)) => typed.extend(b),
+                    Ok(HostInput::Quit) => {
+                        quit = true;
+                        break;
+                    }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
                         self.io.input = None;
@@ -343,12 +421,29 @@ impl Machine {
                 }
             }
         }
+        self.host_typed(&typed);
+        if quit {
+            return Some(Outcome::Quit);
+        }
         self.feed_serial();
         None
     }
 
-    /// Move pending host input into COM1 as far as its FIFO has room.
+    /// Bytes from the host console: for the keyboard with a display,
+    /// otherwise for COM1.
+    fn host_typed(&mut self, bytes: &[u8]) {
+        match &mut self.display {
+            Some(d) => d.type_bytes(bytes),
+            None => self.pending_input.extend(bytes),
+        }
+    }
+
+    /// Move pending host input into COM1 as far as its FIFO has room, and
+    /// typed keys into the keyboard.
     fn feed_serial(&mut self) {
+        if let Some(d) = &mut self.display {
+            d.feed(&mut self.board.kbc);
+        }
         let room = self.board.uarts[0].rx_space().min(self.pending_input.len());
         if room > 0 {
             let bytes: Vec<u8> = self.pending_input.drain(..room).collect();
@@ -365,7 +460,11 @@ impl Machine {
             let _ = w.write_all(&serial);
             let _ = w.flush();
         }
-        let dbg = self.board.debugcon.take_output();
+        if let Some(d) = &mut self.display {
+            d.draw(&self.board.vga, false);
+        }
+        let mut dbg = self.board.debugcon.take_output();
+        dbg.extend(self.board.firmware_log.take_output());
         if !dbg.is_empty()
             && let Some(w) = &mut self.io.debugcon
         {

@@ -61,8 +61,25 @@ impl GuestMemory {
     /// Read bytes at a physical address as a bus master (DMA, firmware
     /// loaders) does: RAM and ROM are read, MMIO and holes read as ones.
     pub fn read_phys(&self, addr: u64, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = self.read_u8(addr.wrapping_add(i as u64));
+        let mut done = 0;
+        while done < buf.len() {
+            let a = addr.wrapping_add(done as u64);
+            let l = self.map.lookup(a, Access::Read);
+            let in_page = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(l.run.max(1)) as usize;
+            let n = in_page.min(buf.len() - done);
+            let dst = &mut buf[done..done + n];
+            let src = match l.target {
+                Target::Ram(off) => self.ram.bytes().get(off as usize..off as usize + n),
+                Target::Rom { rom, offset } => self.map.rom(rom).get(offset as usize..offset as usize + n),
+                Target::Mmio { .. } | Target::None => None,
+            };
+            match src {
+                Some(s) => dst.copy_from_slice(s),
+                // Past the end of the backing data, or a device: ones, as
+                // a master abort reads.
+                None => dst.fill(0xFF),
+            }
+            done += n;
         }
     }
 
@@ -72,9 +89,10 @@ impl GuestMemory {
         let mut done = 0;
         while done < data.len() {
             let a = addr.wrapping_add(done as u64);
-            let in_page = (PAGE_SIZE - (a & (PAGE_SIZE - 1))) as usize;
+            let l = self.map.lookup(a, Access::Write);
+            let in_page = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(l.run.max(1)) as usize;
             let n = in_page.min(data.len() - done);
-            if let Target::Ram(off) = self.map.lookup(a, Access::Write).target {
+            if let Target::Ram(off) = l.target {
                 let off = off as usize;
                 if let Some(dst) = self.ram.bytes_mut().get_mut(off..off + n) {
                     dst.copy_from_slice(&data[done..done + n]);

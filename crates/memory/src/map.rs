@@ -163,6 +163,16 @@ impl PhysMap {
         self.changed();
     }
 
+    /// Take away the region at exactly `base`/`size` (a BAR the guest
+    /// moved): what lies below it shows again.
+    pub fn remove(&mut self, base: u64, size: u64) {
+        let before = self.regions.len();
+        self.regions.retain(|r| !(r.base == base && r.size == size));
+        if self.regions.len() != before {
+            self.changed();
+        }
+    }
+
     /// Register a ROM image; returns its index for [`Region::rom`].
     pub fn add_rom_data(&mut self, data: Vec<u8>) -> u32 {
         self.roms.push(data.into());

@@ -80,3 +80,48 @@ fn unknown_option_and_nothing_to_boot() {
     let out = ringvisor(&["run"]);
     assert_clear_error(&out, "nothing to boot");
 }
+
+#[test]
+fn missing_disk_image() {
+    let out = ringvisor(&["run", "--disk", "/nonexistent/disk.img"]);
+    assert_clear_error(&out, "disk image /nonexistent/disk.img: no such file");
+}
+
+#[test]
+fn foreign_disk_format() {
+    let d = tmp("disk.vmdk", b"KDMV\x01\0\0\0 not really a vmdk, but its magic says so");
+    let out = ringvisor(&["run", "--disk", &d]);
+    assert_clear_error(&out, "is a VMDK image; only raw and qcow2 are supported");
+}
+
+#[test]
+fn corrupt_qcow2_disk() {
+    let d = tmp("disk.qcow2", b"QFI\xfb\0\0\0\x09garbage");
+    let out = ringvisor(&["run", "--disk", &d]);
+    assert_clear_error(&out, "not a valid qcow2 image");
+}
+
+#[test]
+fn bad_disk_option() {
+    let d = tmp("disk.raw", &[0; 4096]);
+    let out = ringvisor(&["run", "--disk", &format!("{d},cache=none")]);
+    assert_clear_error(&out, "unknown disk option 'cache=none'");
+}
+
+#[test]
+fn missing_cdrom_image() {
+    let out = ringvisor(&["run", "--cdrom", "/nonexistent/cd.iso"]);
+    assert_clear_error(&out, "/nonexistent/cd.iso: no such file");
+}
+
+#[test]
+fn bad_boot_device() {
+    let out = ringvisor(&["run", "--boot", "floppy"]);
+    assert_clear_error(&out, "'floppy' is not a boot device");
+}
+
+#[test]
+fn display_text_with_serial_stdio() {
+    let out = ringvisor(&["run", "--display", "text", "--serial", "stdio"]);
+    assert_clear_error(&out, "--display text uses the terminal");
+}

@@ -376,6 +376,9 @@ impl PortIo for Piix3Ide {
 }
 
 impl PciFunction for Piix3Ide {
+    fn reset(&mut self) {
+        Piix3Ide::reset(self);
+    }
     fn config_read(&mut self, offset: u8, size: u8) -> u32 {
         self.config.read(offset, size)
     }

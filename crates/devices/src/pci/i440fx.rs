@@ -85,6 +85,11 @@ impl I440fx {
         c.set_storage(0x60, 9);
         c.set_storage(0x70, 2);
         c.set_u8(SMRAM, SMRAM_C_BASE_SEG);
+        // QEMU's subsystem IDs (Red Hat, "QEMU"): SeaBIOS's qemu_detect
+        // checks them on 00:00.0 to know it runs on a QEMU-like machine
+        // whose fw_cfg it may read.
+        c.set_u16(0x2C, 0x1AF4);
+        c.set_u16(0x2E, 0x1100);
         // ERRCMD, ERRSTS (write-1-to-clear), TRC.
         c.set_storage(0x90, 1);
         c.set_w1c_u8(0x91, 0xFF);
@@ -161,6 +166,11 @@ impl I440fx {
 }
 
 impl PciFunction for I440fx {
+    fn reset(&mut self) {
+        *self = Self::new();
+        // PAM back to zero: the machine must remap.
+        self.memory_map_changed = true;
+    }
     fn config_read(&mut self, offset: u8, size: u8) -> u32 {
         self.config.read(offset, size)
     }

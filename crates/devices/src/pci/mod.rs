@@ -83,6 +83,8 @@ impl std::fmt::Display for DevFn {
 pub trait PciFunction: Any + Send {
     fn config_read(&mut self, offset: u8, size: u8) -> u32;
     fn config_write(&mut self, offset: u8, size: u8, value: u32);
+    /// Back to the power-on state (a PCI reset, RST#).
+    fn reset(&mut self) {}
 }
 
 /// Bus 0 with configuration mechanism #1 and the reset control register.
@@ -136,6 +138,17 @@ impl PciBus {
             bus.add(devfn, f).expect("slots start empty");
         }
         bus
+    }
+
+    /// RST#: every function back to its power-on state; the address
+    /// and reset control registers too.
+    pub fn reset(&mut self) {
+        self.address = 0;
+        self.reset_control = 0;
+        self.reset_request = false;
+        for f in self.functions.iter_mut().flatten() {
+            f.reset();
+        }
     }
 
     /// Put `function` at `devfn`.

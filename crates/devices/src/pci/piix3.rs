@@ -89,6 +89,9 @@ impl Piix3 {
 }
 
 impl PciFunction for Piix3 {
+    fn reset(&mut self) {
+        *self = Self::new();
+    }
     fn config_read(&mut self, offset: u8, size: u8) -> u32 {
         self.config.read(offset, size)
     }

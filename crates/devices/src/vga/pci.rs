@@ -100,6 +100,13 @@ impl PciFunction for StdVgaPci {
     fn config_write(&mut self, offset: u8, size: u8, value: u32) {
         self.config.write(offset, size, value);
     }
+
+    fn reset(&mut self) {
+        let vram = self.config.bar(0).map_or(16 << 20, |b| b.size);
+        if let Ok(fresh) = Self::new(vram, self.rom_size) {
+            *self = fresh;
+        }
+    }
 }
 
 #[cfg(test)]

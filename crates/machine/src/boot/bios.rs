@@ -10,7 +10,7 @@ pub const MAX_ROM: usize = 16 << 20;
 pub const LOW_WINDOW: usize = 128 << 10;
 
 /// Map `rom`. Errors describe a size that cannot be a PC firmware image.
-pub fn map(mem: &mut GuestMemory, rom: Vec<u8>) -> Result<(), String> {
+pub fn map(mem: &mut GuestMemory, rom: Vec<u8>) -> Result<crate::chipset::BiosWindow, String> {
     let len = rom.len();
     if len == 0 || !len.is_multiple_of(4096) || len > MAX_ROM {
         return Err(format!(
@@ -25,5 +25,5 @@ pub fn map(mem: &mut GuestMemory, rom: Vec<u8>) -> Result<(), String> {
     mem.map
         .add(Region::rom(0x10_0000 - low as u64, low as u64, id, (len - low) as u64))
         .map_err(|e| e.to_string())?;
-    Ok(())
+    Ok(crate::chipset::BiosWindow { rom: id, len: len as u64 })
 }

@@ -99,6 +99,7 @@ pub fn load(cpu: &mut CpuState, mem: &mut GuestMemory, ram: u64, image: &[u8], i
     bp[off::SETUP_SECTS..hdr_end].copy_from_slice(&image[off::SETUP_SECTS..hdr_end]);
     bp[off::VID_MODE..off::VID_MODE + 2].copy_from_slice(&0xFFFFu16.to_le_bytes());
     bp[off::TYPE_OF_LOADER] = 0xFF;
+    screen_info(&mut bp);
     bp[off::CMD_LINE_PTR..off::CMD_LINE_PTR + 4].copy_from_slice(&layout::CMDLINE.to_le_bytes());
 
     if let Some(rd) = initrd {
@@ -139,4 +140,27 @@ pub fn load(cpu: &mut CpuState, mem: &mut GuestMemory, ram: u64, image: &[u8], i
     flat::enter(cpu, mem, layout::KERNEL);
     cpu.gpr[reg::ESI] = layout::BOOT_PARAMS;
     Ok(())
+}
+
+/// `screen_info` (the start of `boot_params`) as a BIOS leaves it after
+/// setting mode 3, which the machine puts the VGA in before a direct
+/// kernel boot: an 80x25 colour text screen on a VGA, cursor at the top
+/// left. Linux's vgacon then drives the screen (QEMU's -kernel gets the
+/// same through SeaBIOS).
+fn screen_info(bp: &mut [u8]) {
+    const ORIG_VIDEO_MODE: usize = 0x06;
+    const ORIG_VIDEO_COLS: usize = 0x07;
+    const ORIG_VIDEO_EGA_BX: usize = 0x0A;
+    const ORIG_VIDEO_LINES: usize = 0x0E;
+    const ORIG_VIDEO_IS_VGA: usize = 0x0F;
+    const ORIG_VIDEO_POINTS: usize = 0x10;
+    /// VIDEO_TYPE_VGAC: a VGA in colour text mode.
+    const VIDEO_TYPE_VGAC: u8 = 0x22;
+    bp[ORIG_VIDEO_MODE] = 3;
+    bp[ORIG_VIDEO_COLS] = 80;
+    // EGA information (INT 10h AH=12h BL=10h): colour, 256 KiB.
+    bp[ORIG_VIDEO_EGA_BX..ORIG_VIDEO_EGA_BX + 2].copy_from_slice(&3u16.to_le_bytes());
+    bp[ORIG_VIDEO_LINES] = 25;
+    bp[ORIG_VIDEO_IS_VGA] = VIDEO_TYPE_VGAC;
+    bp[ORIG_VIDEO_POINTS..ORIG_VIDEO_POINTS + 2].copy_from_slice(&16u16.to_le_bytes());
 }

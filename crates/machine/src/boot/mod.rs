@@ -3,11 +3,13 @@
 //! - [`linux`]: the Linux boot protocol's 32-bit entry (bzImage).
 //! - [`multiboot`]: Multiboot v1 kernels (ELF or a.out kludge).
 //! - [`bios`]: a firmware ROM at the top of the 4 GiB space.
+//! - [`seabios`]: the fw_cfg contents SeaBIOS reads.
 
 pub mod bios;
 pub mod flat;
 pub mod linux;
 pub mod multiboot;
+pub mod seabios;
 
 /// Guest physical addresses the direct-kernel loaders use below 1 MiB.
 pub mod layout {

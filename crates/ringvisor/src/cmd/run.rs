@@ -2,8 +2,9 @@
 
 use crate::console::{self, Backend};
 use anyhow::{Result, bail};
+use devices::block::ImageFormat;
 use machine::machine::{HostIo, Outcome};
-use machine::{Config, Firmware, Machine};
+use machine::{BootDevice, Config, DiskConfig, Firmware, Machine};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,14 +21,33 @@ pub struct Args {
     #[arg(long, value_name = "STRING", default_value = "", requires = "kernel")]
     append: String,
     /// Firmware ROM image mapped at the top of 4 GiB (the CPU starts at its reset vector).
+    /// Without --kernel and --bios: Debian's SeaBIOS (package seabios).
     #[arg(long, value_name = "FILE", conflicts_with = "kernel")]
     bios: Option<PathBuf>,
+    /// VGA BIOS offered to SeaBIOS (default: SeaBIOS's vgabios-stdvga.bin when installed).
+    #[arg(long, value_name = "FILE", conflicts_with = "kernel")]
+    vga_bios: Option<PathBuf>,
+    /// Hard disk: FILE[,format=raw|qcow2][,readonly] (repeatable: primary master, primary slave, secondary slave).
+    #[arg(long = "disk", value_name = "FILE[,OPTS]", value_parser = parse_disk)]
+    disks: Vec<DiskConfig>,
+    /// CD-ROM medium (an ISO image) in the drive at the secondary master.
+    #[arg(long, value_name = "FILE")]
+    cdrom: Option<PathBuf>,
+    /// First boot device for the BIOS: disk or cdrom (QEMU's c and d also work).
+    #[arg(long, value_name = "DEVICE", value_parser = parse_boot)]
+    boot: Option<BootDevice>,
+    /// The VGA screen: none, or text (drawn on this terminal, which then types on the PS/2 keyboard).
+    #[arg(long, default_value = "none", value_parser = ["none", "text"])]
+    display: String,
+    /// At exit, save the screen: FILE.png as an image, any other name as the text screen.
+    #[arg(long, value_name = "FILE")]
+    screenshot: Option<PathBuf>,
     /// Guest RAM (e.g. 256M, 1G; a bare number is MiB).
     #[arg(long, short = 'm', default_value = "256M", value_parser = crate::size::parse)]
     memory: u64,
-    /// COM1: stdio, none, file:PATH or unix:PATH.
-    #[arg(long, default_value = "stdio")]
-    serial: Backend,
+    /// COM1: stdio, none, file:PATH or unix:PATH (default stdio, or none with --display text).
+    #[arg(long)]
+    serial: Option<Backend>,
     /// Debug console at port 0xE9: stdio, none, file:PATH or unix:PATH.
     #[arg(long, default_value = "none")]
     debugcon: Backend,
@@ -63,22 +83,78 @@ fn parse_port(s: &str) -> Result<u16, String> {
     v.map_err(|_| format!("'{s}' is not an I/O port (0-65535, decimal or 0x hex)"))
 }
 
-pub fn run(a: Args) -> Result<ExitCode> {
-    let firmware = match (&a.kernel, &a.bios) {
-        (Some(k), _) => Firmware::Kernel {
+/// `FILE[,format=raw|qcow2][,readonly]`.
+fn parse_disk(s: &str) -> Result<DiskConfig, String> {
+    let mut parts = s.split(',');
+    let path = parts.next().filter(|p| !p.is_empty()).ok_or("--disk needs a file name")?;
+    let mut d = DiskConfig {
+        path: path.into(),
+        format: None,
+        read_only: false,
+    };
+    for opt in parts {
+        match opt {
+            "readonly" | "readonly=on" => d.read_only = true,
+            "format=raw" => d.format = Some(ImageFormat::Raw),
+            "format=qcow2" => d.format = Some(ImageFormat::Qcow2),
+            _ => return Err(format!("unknown disk option '{opt}' (use format=raw, format=qcow2 or readonly)")),
+        }
+    }
+    Ok(d)
+}
+
+fn parse_boot(s: &str) -> Result<BootDevice, String> {
+    match s {
+        "disk" | "c" | "hd" => Ok(BootDevice::Disk),
+        "cdrom" | "d" | "cd" => Ok(BootDevice::Cdrom),
+        _ => Err(format!("'{s}' is not a boot device (use disk or cdrom)")),
+    }
+}
+
+/// Where Debian's seabios package puts its images.
+const SEABIOS: &str = "/usr/share/seabios/bios.bin";
+const VGABIOS: &str = "/usr/share/seabios/vgabios-stdvga.bin";
+
+/// The firmware to boot: a kernel, the given ROM, or SeaBIOS.
+fn firmware(a: &Args) -> Result<Firmware> {
+    if let Some(k) = &a.kernel {
+        return Ok(Firmware::Kernel {
             kernel: k.clone(),
             initrd: a.initrd.clone(),
             cmdline: a.append.clone(),
-        },
-        (None, Some(b)) => Firmware::Bios { rom: b.clone() },
-        (None, None) => bail!("nothing to boot: give --kernel FILE or --bios FILE"),
+        });
+    }
+    let rom = match &a.bios {
+        Some(b) => b.clone(),
+        None if a.disks.is_empty() && a.cdrom.is_none() => {
+            bail!("nothing to boot: give --kernel FILE, --disk FILE, --cdrom FILE or --bios FILE")
+        }
+        None if std::path::Path::new(SEABIOS).exists() => PathBuf::from(SEABIOS),
+        None => bail!(
+            "booting --disk/--cdrom needs SeaBIOS at {SEABIOS} (Debian package seabios: apt-get install seabios; \
+             scripts/guest-images.sh does) or --bios FILE"
+        ),
     };
+    let vga_bios = match &a.vga_bios {
+        Some(v) => Some(v.clone()),
+        None => Some(PathBuf::from(VGABIOS)).filter(|p| p.exists()),
+    };
+    Ok(Firmware::Bios { rom, vga_bios })
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let display = a.display == "text";
+    let serial = a.serial.clone().unwrap_or(if display { Backend::None } else { Backend::Stdio });
+    if display && (serial == Backend::Stdio || a.debugcon == Backend::Stdio) {
+        bail!("--display text uses the terminal: --serial and --debugcon cannot be stdio with it");
+    }
+    let firmware = firmware(&a)?;
     if let Some(t) = a.timeout
         && !(t.is_finite() && t > 0.0)
     {
         bail!("--timeout must be a positive number of seconds");
     }
-    console::check_stdio(&[&a.serial, &a.debugcon])?;
+    console::check_stdio(&[&serial, &a.debugcon])?;
     let config = Config {
         memory: a.memory,
         firmware,
@@ -88,11 +164,20 @@ pub fn run(a: Args) -> Result<ExitCode> {
         engine: a.engine,
         switch_every: a.switch_every,
         stats: a.stats,
+        disks: a.disks.clone(),
+        cdrom: a.cdrom.clone(),
+        boot: a.boot,
     };
 
     let (tx, rx) = std::sync::mpsc::channel();
     let mut _raw = None;
-    let serial_input = match a.serial {
+    let serial_input = match serial {
+        _ if display => {
+            let guard = console::raw_stdin();
+            _raw = Some(guard);
+            console::spawn_stdin_reader(tx.clone(), true);
+            None
+        }
         Backend::Stdio => {
             let guard = console::raw_stdin();
             let escapes = guard_is_raw(&guard);
@@ -104,7 +189,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         _ => None,
     };
     let io = HostIo {
-        serial: console::open(&a.serial, serial_input)?,
+        serial: console::open(&serial, serial_input)?,
         debugcon: console::open(&a.debugcon, None)?,
         post_log: match &a.post_log {
             Some(p) => Some(Box::new(
@@ -113,12 +198,16 @@ pub fn run(a: Args) -> Result<ExitCode> {
             None => None,
         },
         input: Some(rx),
+        display: display.then(|| Box::new(std::io::stdout()) as Box<dyn std::io::Write + Send>),
     };
     drop(tx);
     let mut m = Machine::new(config, io)?;
     let outcome = m.run(a.timeout.map(Duration::from_secs_f64));
     m.flush_output();
     drop(_raw);
+    if let Some(p) = &a.screenshot {
+        screenshot(&m, p)?;
+    }
     if let Some(r) = m.stats_report() {
         eprint!("{r}");
     }
@@ -141,4 +230,20 @@ pub fn run(a: Args) -> Result<ExitCode> {
 
 fn guard_is_raw(_g: &console::RawModeGuard) -> bool {
     rustix::termios::isatty(std::io::stdin())
+}
+
+/// Save the screen as the user asked: PNG by extension, otherwise text.
+fn screenshot(m: &Machine, path: &std::path::Path) -> Result<()> {
+    let vga = &m.board.vga;
+    let data = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        vga.render()
+            .to_png()
+            .map_err(|e| anyhow::anyhow!("cannot encode the screenshot: {e}"))?
+    } else {
+        match vga.text_screen() {
+            Some(t) => t.text().into_bytes(),
+            None => bail!("the screen is in a graphics mode: save the screenshot as a .png"),
+        }
+    };
+    std::fs::write(path, data).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }

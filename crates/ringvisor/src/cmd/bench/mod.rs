@@ -2,6 +2,8 @@
 //!
 //! - `interp`: MIPS of an engine on a fixed CPU-bound guest program;
 //! - `boot`: time to a Linux shell, and the idle guest's host CPU;
+//! - `bios`: SeaBIOS booting a disk image: time to the boot loader and to
+//!   the shell;
 //! - `compare`: the same Linux guest and workloads on ringvisor's engines,
 //!   QEMU TCG and natively on the host, with ratios.
 
@@ -17,7 +19,7 @@ pub struct Args {
     /// What to measure: `interp` (MIPS on a fixed guest program), `boot`
     /// (time from start to a Linux shell, then idle host CPU) or `compare`
     /// (Linux workloads on every engine, QEMU TCG and the host).
-    #[arg(value_parser = ["interp", "boot", "compare"], default_value = "interp")]
+    #[arg(value_parser = ["interp", "boot", "bios", "compare"], default_value = "interp")]
     what: String,
     /// Rounds of the interpreter workload (one round is about 2.9 million instructions).
     #[arg(long, default_value_t = 100)]
@@ -40,6 +42,12 @@ pub struct Args {
     /// For `boot`: seconds of idling to measure afterwards (0: skip).
     #[arg(long, default_value_t = 10.0)]
     idle: f64,
+    /// For `bios`: the disk image SeaBIOS boots (default: the guest images' disk.img).
+    #[arg(long)]
+    disk: Option<std::path::PathBuf>,
+    /// For `bios`: the boot loader's banner on COM1.
+    #[arg(long, default_value = "SYSLINUX")]
+    loader: String,
     /// For `compare`: the QEMU binary.
     #[arg(long, default_value = "qemu-system-i386")]
     qemu: std::path::PathBuf,
@@ -62,6 +70,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
         "boot" => {
             let initrd = a.initrd.unwrap_or_else(|| assets.join("initramfs.cpio.gz"));
             boot::boot(a.engine, kernel, initrd, a.append, &a.ready, a.idle)
+        }
+        "bios" => {
+            let disk = a.disk.unwrap_or_else(|| assets.join("images/disk.img"));
+            boot::bios(a.engine, disk, &a.loader, &a.ready)
         }
         "compare" => compare::run(&compare::Options {
             kernel,
