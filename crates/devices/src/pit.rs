@@ -15,13 +15,11 @@
 //! IRQ0 gets one pulse per rising edge of OUT0. [`Timed::next_deadline`] is
 //! the time of the next rising edge. **Late calls:** when `advance` comes
 //! after several periods have passed (a slow interpreter, a host that was
-//! descheduled), one edge is delivered and the next deadline is the first
-//! edge after `now`; the missed ones are dropped, not replayed in a burst.
-//! The PIC could not take them anyway (an edge already pending in IRR
-//! absorbs the next one, as on real hardware), and a burst would only
-//! make a guest that counts ticks see time jump. Linux keeps time from its
-//! clocksource (TSC or the PIT's count), not from the number of ticks, so
-//! dropped ticks do not make it complain or drift. A port write first
+//! descheduled), one edge is delivered at once and the missed ones (up to
+//! a bound) are kept as a backlog, delivered one at a time and spaced so
+//! each becomes its own interrupt (a burst would merge in the PIC's IRR):
+//! an OS that counts ticks (Linux's jiffies) loses none, as with QEMU's
+//! "delay" lost-tick policy. A port write first
 //! delivers an edge that is already due, so reprogramming counter 0 late
 //! never swallows the interrupt of the count it replaces.
 //!

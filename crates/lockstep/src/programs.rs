@@ -163,6 +163,15 @@ fn setup(r: &mut SmallRng, mem: &mut GuestMemory) -> CpuState {
             for i in [sreg::DS, sreg::ES, sreg::SS, sreg::FS, sreg::GS] {
                 s.seg[i] = Segment::from_descriptor(0x10 | cpl as u16, data_d);
             }
+            // FS and GS often have a base, as Linux's per-CPU segment has
+            // (sometimes near 4 GiB, so base + offset wraps).
+            for i in [sreg::FS, sreg::GS] {
+                if r.random_bool(0.5) {
+                    let base: u32 = if r.random_bool(0.8) { r.random::<u32>() & 0x003F_FFF0 } else { r.random::<u32>() | 0xFFF0_0000 };
+                    let raw = data_d.raw | ((base as u64 & 0xFF_FFFF) << 16) | (((base as u64 >> 24) & 0xFF) << 56);
+                    s.seg[i] = Segment::from_descriptor(0x10 | cpl as u16, Descriptor::new(raw));
+                }
+            }
             s.cpl = cpl;
             s.eip = code_at;
             s.tr = Segment::from_descriptor(0x18, Descriptor::new(0x0000_8B00_0000_0067 | ((TSS as u64) << 16)));

@@ -112,3 +112,32 @@ fn lockstep_state(make: impl Fn() -> Guest) -> Guest {
     }
     (sb, mb)
 }
+
+/// A flat 32-bit guest whose FS has base `base` and a 4 GiB limit (as
+/// Linux's per-CPU segment), running `code`.
+fn with_based_fs(code: &[u8], base: u32) -> Guest {
+    let (mut s, m) = programs::flat32(code, REGS, 0);
+    let fs = cpu::state::sreg::FS;
+    let raw = 0x00CF_9300_0000_FFFFu64 | ((base as u64 & 0xFF_FFFF) << 16) | (((base as u64 >> 24) & 0xFF) << 56);
+    s.seg[fs] = cpu::segment::Segment::from_descriptor(0x10, x86::descriptor::Descriptor::new(raw));
+    (s, m)
+}
+
+#[test]
+fn fs_with_a_base_adds_it_and_checks_the_offset() {
+    // MOV EAX,FS:[EBX]; INC dword FS:[EBX+4]; MOV FS:[ESI],EAX: inline
+    // accesses through a based FS.
+    let code = with_hlt(&[0x64, 0x8B, 0x03, 0x64, 0xFF, 0x43, 0x04, 0x64, 0x89, 0x06]);
+    lockstep(|| with_based_fs(&code, 0x1000), 100);
+    // Base + offset wraps past 4 GiB (fine), but the offset does not.
+    lockstep(|| with_based_fs(&code, 0xFFFF_0000), 100);
+    // MOV EAX,FS:[0] (fills the TLB), then MOV EAX,FS:[0xFFFFFFFE]: the
+    // offset runs past the limit (#GP), though base + offset is an
+    // ordinary address in the same page, which the inline path would
+    // happily read.
+    let code = with_hlt(&[0x64, 0x8B, 0x05, 0, 0, 0, 0, 0x64, 0x8B, 0x05, 0xFE, 0xFF, 0xFF, 0xFF]);
+    lockstep(|| with_based_fs(&code, 0x10_0002), 100);
+    // MOV FS:[0],AX; MOV FS:[0xFFFFFFFF],AX likewise.
+    let code = with_hlt(&[0x66, 0x64, 0x89, 0x05, 0, 0, 0, 0, 0x66, 0x64, 0x89, 0x05, 0xFF, 0xFF, 0xFF, 0xFF]);
+    lockstep(|| with_based_fs(&code, 0x10_0002), 100);
+}

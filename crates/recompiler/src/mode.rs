@@ -20,10 +20,21 @@ pub const FLAT: u32 = 1 << 7;
 /// segment, or 16-bit code with a limit of at least 0xFFFF), so near
 /// branch targets need no limit check.
 pub const BIGCS: u32 = 1 << 8;
+/// FS admits reads and writes at every offset (limit 4 GiB, expand-up,
+/// writable data), whatever its base: inline accesses add the base read
+/// from `CpuState` at run time. Linux keeps its per-CPU area so.
+pub const FS_BIG: u32 = 1 << 9;
+/// The same for GS.
+pub const GS_BIG: u32 = 1 << 10;
 
 fn flat(s: &CpuState, i: usize) -> bool {
+    s.seg[i].base() == 0 && big(s, i)
+}
+
+/// Every offset readable and writable.
+fn big(s: &CpuState, i: usize) -> bool {
     let seg = &s.seg[i];
-    seg.base() == 0 && seg.can_read(0, 1) && seg.can_write(0, 1) && seg.can_read(0xFFFF_FFFF, 1) && seg.can_write(0xFFFF_FFFF, 1)
+    seg.can_read(0, 1) && seg.can_write(0, 1) && seg.can_read(0xFFFF_FFFF, 1) && seg.can_write(0xFFFF_FFFF, 1)
 }
 
 /// The mode word for the current state.
@@ -52,6 +63,12 @@ pub fn current(s: &CpuState) -> u32 {
     }
     if [sreg::DS, sreg::ES, sreg::SS].iter().all(|&i| flat(s, i)) {
         m |= FLAT;
+    }
+    if big(s, sreg::FS) {
+        m |= FS_BIG;
+    }
+    if big(s, sreg::GS) {
+        m |= GS_BIG;
     }
     let cs = &s.seg[sreg::CS];
     if cs.limit() == 0xFFFF_FFFF || (!cs.db() && cs.limit() >= 0xFFFF) {

@@ -102,7 +102,7 @@ pub unsafe extern "sysv64" fn rt_load(frame: *mut Frame, lin: u32, size_seg: u32
     let user = c.user();
     let (size, seg) = (size_seg & 0xFF, (size_seg >> 8) as usize);
     let r = (|| {
-        wrap_check(lin, size, seg)?;
+        wrap_check(c, lin, size, seg)?;
         if for_write != 0 {
             c.probe_write_lin(lin, size, user)?;
         }
@@ -132,7 +132,7 @@ pub unsafe extern "sysv64" fn rt_store(frame: *mut Frame, lin: u32, value: u32, 
     let c = unsafe { ctx(frame) };
     let user = c.user();
     let (size, seg) = (size_seg & 0xFF, (size_seg >> 8) as usize);
-    let r = wrap_check(lin, size, seg).and_then(|()| match size {
+    let r = wrap_check(c, lin, size, seg).and_then(|()| match size {
         1 => c.write_lin::<W8>(lin, value, user),
         2 => c.write_lin::<W16>(lin, value, user),
         _ => c.write_lin::<W32>(lin, value, user),
@@ -152,11 +152,13 @@ pub unsafe extern "sysv64" fn rt_store(frame: *mut Frame, lin: u32, value: u32, 
     }
 }
 
-/// Inline accesses are made only through flat (4 GiB, base 0) segments,
-/// where the one limit violation left is an access running past offset
-/// 0xFFFFFFFF: #GP(0), or #SS(0) through SS.
-fn wrap_check(lin: u32, size: u32, seg: usize) -> cpu::Res {
-    if lin as u64 + size as u64 > 1 << 32 {
+/// Inline accesses are made only through segments that admit every
+/// offset (flat DS/ES/SS; FS and GS with any base), where the one limit
+/// violation left is an access running past offset 0xFFFFFFFF: #GP(0),
+/// or #SS(0) through SS.
+fn wrap_check(c: &Ctx, lin: u32, size: u32, seg: usize) -> cpu::Res {
+    let offset = lin.wrapping_sub(c.s.seg.get(seg).map_or(0, |s| s.base()));
+    if offset as u64 + size as u64 > 1 << 32 {
         return Err(Ctx::seg_fault(seg));
     }
     Ok(())

@@ -26,7 +26,7 @@ enum Command {
     Initramfs(cmd::initramfs::Args),
     /// Run SingleStepTests CPU vectors (*.json.gz) against the interpreter.
     Sst(cmd::sst::Args),
-    /// Measure performance (interpreter MIPS on a fixed guest program).
+    /// Measure performance: engine MIPS, boot times (direct and through SeaBIOS), comparison with QEMU TCG and the host.
     Bench(cmd::bench::Args),
     /// Compare the recompiler with the interpreter, block by block, on
     /// generated guests.

@@ -248,11 +248,18 @@ fn reg_width(r: iced_x86::Register) -> Option<Width> {
 }
 
 /// Classify `ins` for mode `m`. Memory operands are inlined only with flat
-/// DS/ES/SS (through one of those), no alignment checking, no LOCK-free
-/// concerns (a single CPU), and a 32-bit stack for stack operations.
+/// DS/ES/SS (through one of those, or through an FS or GS that admits
+/// every offset), no alignment checking, no LOCK-free concerns (a single
+/// CPU), and a 32-bit stack for stack operations.
 pub fn classify(ins: &Instruction, insn: &Insn, m: u32) -> Kind {
     let flat = m & mode::FLAT != 0 && m & mode::ALIGN == 0;
-    let mem_ok = flat && matches!(insn.seg as usize, sreg::DS | sreg::ES | sreg::SS);
+    let mem_ok = flat
+        && match insn.seg as usize {
+            sreg::DS | sreg::ES | sreg::SS => true,
+            sreg::FS => m & mode::FS_BIG != 0,
+            sreg::GS => m & mode::GS_BIG != 0,
+            _ => false,
+        };
     let opnd = |i: u32| -> Option<Opnd> {
         match ins.op_kind(i) {
             OpKind::Register => {

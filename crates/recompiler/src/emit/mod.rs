@@ -326,7 +326,8 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             }
         }
         Kind::Lea { w, dst } => {
-            g.ea(i);
+            // LEA ignores the segment.
+            g.ea_offset(i);
             g.st_reg(w, dst, 6);
         }
         Kind::Movx { dw, sw, signed, dst, src } => {

@@ -12,7 +12,8 @@ use super::classify::{AluOp, Count, Opnd, ShiftOp, Width};
 use crate::frame::{off, state, tlb};
 use crate::thunks::Thunks;
 use cpu::interp::insn::Insn;
-use cpu::state::reg;
+use cpu::segment::layout;
+use cpu::state::{reg, sreg};
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, dynasm};
 
 pub type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -58,6 +59,9 @@ pub struct Gen {
     /// Whether the current instruction must store the flags it produces
     /// (see `liveness`); the templates skip the stores when not.
     pub flags: bool,
+    /// The segment whose base the current instruction's address adds
+    /// (FS or GS): its accesses check the offset for a wrap past 4 GiB.
+    based: Option<usize>,
 }
 
 impl Gen {
@@ -67,6 +71,7 @@ impl Gen {
             slow: Vec::new(),
             thunks,
             flags: true,
+            based: None,
         }
     }
 
@@ -99,7 +104,38 @@ impl Gen {
     }
 
     /// ESI = effective address of the memory operand (flat: also linear).
+    /// ESI = the linear address of `i`'s memory operand: its offset, plus
+    /// the segment base for FS and GS (DS, ES and SS are flat here).
     pub fn ea(&mut self, i: &Insn) {
+        self.ea_offset(i);
+        let seg = i.seg as usize;
+        self.based = matches!(seg, sreg::FS | sreg::GS).then_some(seg);
+        if let Some(seg) = self.based {
+            let a = &mut self.a;
+            dynasm!(a ; .arch x64 ; add esi, [rbx + state::seg(seg, layout::BASE)]);
+        }
+    }
+
+    /// The offset check of an access through a based segment: an offset
+    /// running past 0xFFFFFFFF faults (the slow path raises it), though
+    /// base + offset may not wrap.
+    fn offset_check(&mut self, size: u8, entry: DynamicLabel) {
+        let Some(seg) = self.based else { return };
+        if size == 1 {
+            return;
+        }
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; mov r11d, esi
+            ; sub r11d, [rbx + state::seg(seg, layout::BASE)]
+            ; cmp r11d, 0u32.wrapping_sub(size as u32) as i32
+            ; ja =>entry
+        );
+    }
+
+    /// ESI = the offset (effective address) of `i`'s memory operand.
+    pub fn ea_offset(&mut self, i: &Insn) {
         let a = &mut self.a;
         if i.base as usize == reg::ZERO {
             dynasm!(a ; .arch x64 ; mov esi, i.disp as i32);
@@ -150,6 +186,7 @@ impl Gen {
         let entry = self.a.new_dynamic_label();
         let back = self.a.new_dynamic_label();
         let tag = if for_write { tlb::WRITE_TAG } else { tlb::READ_TAG };
+        self.offset_check(size, entry);
         self.tlb_probe(size);
         let a = &mut self.a;
         dynasm!(a
@@ -194,6 +231,7 @@ impl Gen {
         debug_assert!(src < 3, "thunks exist for RAX, RCX and RDX");
         let entry = self.a.new_dynamic_label();
         let back = self.a.new_dynamic_label();
+        self.offset_check(size, entry);
         self.tlb_probe(size);
         let a = &mut self.a;
         dynasm!(a

@@ -48,7 +48,7 @@ pub struct Args {
     /// COM1: stdio, none, file:PATH or unix:PATH (default stdio, or none with --display text).
     #[arg(long)]
     serial: Option<Backend>,
-    /// Debug console at port 0xE9: stdio, none, file:PATH or unix:PATH.
+    /// Debug console (port 0xE9, and SeaBIOS's log port 0x402): stdio, none, file:PATH or unix:PATH.
     #[arg(long, default_value = "none")]
     debugcon: Backend,
     /// Write each byte the guest sends to port 0x80 (POST codes), one hex value per line.

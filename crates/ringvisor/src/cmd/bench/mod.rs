@@ -17,8 +17,10 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub struct Args {
     /// What to measure: `interp` (MIPS on a fixed guest program), `boot`
-    /// (time from start to a Linux shell, then idle host CPU) or `compare`
-    /// (Linux workloads on every engine, QEMU TCG and the host).
+    /// (time from start to a Linux shell, then idle host CPU), `bios`
+    /// (SeaBIOS booting a disk image: time to the boot loader and to the
+    /// shell) or `compare` (Linux workloads on every engine, QEMU TCG and
+    /// the host).
     #[arg(value_parser = ["interp", "boot", "bios", "compare"], default_value = "interp")]
     what: String,
     /// Rounds of the interpreter workload (one round is about 2.9 million instructions).
