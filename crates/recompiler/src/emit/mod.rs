@@ -14,7 +14,7 @@ mod templates;
 use crate::block::GuestBlock;
 use crate::frame::{off, state};
 use crate::runtime::{self, exec, exit};
-use classify::{AluOp, Count, Kind, Opnd, classify};
+use classify::{AluOp, Count, Kind, Opnd, Width, classify};
 use cpu::interp::insn::Insn;
 
 /// SS, for the stack accesses of PUSH/POP/CALL/RET.
@@ -80,6 +80,42 @@ pub struct Made {
 /// Translate `block` for address `base` in CPU mode `mode`. `insns` are
 /// the block's instructions at their final (stable) addresses, for helper
 /// calls.
+/// What the host registers hold right after an inline instruction, from
+/// which host flags equal to the guest's can be recomputed with one
+/// instruction: a following Jcc then branches on host flags instead of
+/// evaluating the lazy ones (compare-and-branch fusion).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostFlags {
+    /// EAX - ECX at this width (SUB, CMP): every condition.
+    Sub(Width),
+    /// EAX + ECX (ADD): every condition.
+    Add(Width),
+    /// EDX is the result of a logic operation (CF = OF = 0): every
+    /// condition.
+    Logic(Width),
+    /// EDX is the result of INC/DEC: ZF, SF and PF only (OF differs, CF is
+    /// the old one).
+    IncDec(Width),
+}
+
+impl HostFlags {
+    fn after(k: &Kind) -> Option<Self> {
+        match *k {
+            // A memory destination is written through a helper that may
+            // not keep the registers: only register destinations (and
+            // CMP/TEST, which write nothing).
+            Kind::Alu { op, w, dst, .. } if dst != Opnd::Mem || matches!(op, AluOp::Cmp | AluOp::Test) => match op {
+                AluOp::Sub | AluOp::Cmp => Some(Self::Sub(w)),
+                AluOp::Add => Some(Self::Add(w)),
+                AluOp::And | AluOp::Or | AluOp::Xor | AluOp::Test => Some(Self::Logic(w)),
+                AluOp::Adc | AluOp::Sbb => None,
+            },
+            Kind::IncDec { w, dst, .. } if dst != Opnd::Mem => Some(Self::IncDec(w)),
+            _ => None,
+        }
+    }
+}
+
 pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: &Targets, slots: &mut Slots) -> (Vec<u8>, Made) {
     let mut g = Gen::new(base, t.thunks);
     let n = insns.len() as i32;
@@ -112,6 +148,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         outs.push((out, k as i32));
         let kind = kinds[k];
         g.flags = flags_needed[k];
+        g.host_flags = k.checked_sub(1).and_then(|p| HostFlags::after(&kinds[p]));
         let last = k + 1 == insns.len();
         match kind {
             Kind::Fallback => {
@@ -432,9 +469,11 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             return true;
         }
         Kind::Jcc { cc, target } => {
-            g.eval_cond(cc);
             let taken = g.a.new_dynamic_label();
-            dynasm!(g.a ; .arch x64 ; test r10d, r10d ; jnz =>taken);
+            if !g.jcc_fused(cc, taken) {
+                g.eval_cond(cc);
+                dynasm!(g.a ; .arch x64 ; test r10d, r10d ; jnz =>taken);
+            }
             bx.exit_chained(&mut g.a, next);
             dynasm!(g.a ; .arch x64 ; =>taken);
             bx.exit_chained(&mut g.a, target);

@@ -62,6 +62,9 @@ pub struct Gen {
     /// The segment whose base the current instruction's address adds
     /// (FS or GS): its accesses check the offset for a wrap past 4 GiB.
     based: Option<usize>,
+    /// What the previous instruction left in host registers (see
+    /// [`super::HostFlags`]).
+    pub host_flags: Option<super::HostFlags>,
 }
 
 impl Gen {
@@ -72,6 +75,7 @@ impl Gen {
             thunks,
             flags: true,
             based: None,
+            host_flags: None,
         }
     }
 
@@ -387,6 +391,53 @@ impl Gen {
 
     /// R10D = 1 when base condition `cc & !1` holds in the lazy flags
     /// (the caller tests the odd codes by inverting).
+    /// Branch to `taken` on condition `cc` with host flags recomputed from
+    /// the previous instruction's registers, if that is possible; false
+    /// when the caller must evaluate the lazy flags.
+    pub fn jcc_fused(&mut self, cc: u8, taken: DynamicLabel) -> bool {
+        use super::HostFlags;
+        let Some(hf) = self.host_flags else { return false };
+        let a = &mut self.a;
+        match hf {
+            HostFlags::Sub(w) => match w {
+                4 => dynasm!(a ; .arch x64 ; cmp eax, ecx),
+                2 => dynasm!(a ; .arch x64 ; cmp ax, cx),
+                _ => dynasm!(a ; .arch x64 ; cmp al, cl),
+            },
+            HostFlags::Add(w) => match w {
+                4 => dynasm!(a ; .arch x64 ; mov r10d, eax ; add r10d, ecx),
+                2 => dynasm!(a ; .arch x64 ; mov r10d, eax ; add r10w, cx),
+                _ => dynasm!(a ; .arch x64 ; mov r10d, eax ; add r10b, cl),
+            },
+            // ZF (4/5), SF (8/9), PF (10/11) come from the result alone.
+            HostFlags::IncDec(_) if !matches!(cc >> 1, 2 | 4 | 5) => return false,
+            HostFlags::Logic(w) | HostFlags::IncDec(w) => match w {
+                4 => dynasm!(a ; .arch x64 ; test edx, edx),
+                2 => dynasm!(a ; .arch x64 ; test dx, dx),
+                _ => dynasm!(a ; .arch x64 ; test dl, dl),
+            },
+        }
+        match cc & 0xF {
+            0x0 => dynasm!(a ; .arch x64 ; jo =>taken),
+            0x1 => dynasm!(a ; .arch x64 ; jno =>taken),
+            0x2 => dynasm!(a ; .arch x64 ; jb =>taken),
+            0x3 => dynasm!(a ; .arch x64 ; jae =>taken),
+            0x4 => dynasm!(a ; .arch x64 ; je =>taken),
+            0x5 => dynasm!(a ; .arch x64 ; jne =>taken),
+            0x6 => dynasm!(a ; .arch x64 ; jbe =>taken),
+            0x7 => dynasm!(a ; .arch x64 ; ja =>taken),
+            0x8 => dynasm!(a ; .arch x64 ; js =>taken),
+            0x9 => dynasm!(a ; .arch x64 ; jns =>taken),
+            0xA => dynasm!(a ; .arch x64 ; jp =>taken),
+            0xB => dynasm!(a ; .arch x64 ; jnp =>taken),
+            0xC => dynasm!(a ; .arch x64 ; jl =>taken),
+            0xD => dynasm!(a ; .arch x64 ; jge =>taken),
+            0xE => dynasm!(a ; .arch x64 ; jle =>taken),
+            _ => dynasm!(a ; .arch x64 ; jg =>taken),
+        }
+        true
+    }
+
     pub fn eval_cond(&mut self, cc: u8) {
         let a = &mut self.a;
         match cc >> 1 {
