@@ -167,7 +167,11 @@ fn setup(r: &mut SmallRng, mem: &mut GuestMemory) -> CpuState {
             // (sometimes near 4 GiB, so base + offset wraps).
             for i in [sreg::FS, sreg::GS] {
                 if r.random_bool(0.5) {
-                    let base: u32 = if r.random_bool(0.8) { r.random::<u32>() & 0x003F_FFF0 } else { r.random::<u32>() | 0xFFF0_0000 };
+                    let base: u32 = if r.random_bool(0.8) {
+                        r.random::<u32>() & 0x003F_FFF0
+                    } else {
+                        r.random::<u32>() | 0xFFF0_0000
+                    };
                     let raw = data_d.raw | ((base as u64 & 0xFF_FFFF) << 16) | (((base as u64 >> 24) & 0xFF) << 56);
                     s.seg[i] = Segment::from_descriptor(0x10 | cpl as u16, Descriptor::new(raw));
                 }

@@ -68,6 +68,8 @@ impl Clock {
 
     /// Hold back `ns` of host time that the guest could not use.
     pub fn stall(&mut self, ns: u64) {
+        // The stalled time itself earns no catch-up credit.
+        self.last_host = self.last_host.saturating_add(ns);
         self.lag = self.lag.saturating_add(ns);
     }
 

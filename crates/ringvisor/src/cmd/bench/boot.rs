@@ -49,30 +49,17 @@ pub fn boot(
     ready: &str,
     idle: f64,
 ) -> Result<ExitCode> {
-    use machine::machine::HostIo;
-    use machine::{Config, Firmware};
-    let capture = Capture::default();
-    let io = HostIo {
-        serial: Some(Box::new(capture.clone())),
-        ..HostIo::default()
-    };
-    let config = Config {
-        memory: 256 << 20,
-        firmware: Firmware::Kernel {
+    use machine::Firmware;
+    let (capture, io) = capture_serial();
+    let config = headless(
+        engine,
+        Firmware::Kernel {
             kernel,
             initrd: Some(initrd),
             cmdline: append,
         },
-        debug_exit: None,
-        debugcon_port: 0xE9,
-        no_reboot: true,
-        engine,
-        switch_every: None,
-        stats: false,
-        disks: Vec::new(),
-        cdrom: None,
-        boot: None,
-    };
+        Vec::new(),
+    );
     let t = Instant::now();
     let mut m = Machine::new(config, io)?;
     let boot = run_until(&mut m, &capture, ready, t)?;
@@ -116,33 +103,20 @@ fn run_until(m: &mut Machine, capture: &Capture, needle: &str, t: Instant) -> Re
 /// `ringvisor bench bios`: SeaBIOS boots `disk` (read-only): wall time to
 /// the boot loader's banner on COM1 (`loader`), then to the Linux shell.
 pub fn bios(engine: exec::Choice, disk: std::path::PathBuf, loader: &str, ready: &str) -> Result<ExitCode> {
-    use machine::machine::HostIo;
-    use machine::{Config, DiskConfig, Firmware};
-    let capture = Capture::default();
-    let io = HostIo {
-        serial: Some(Box::new(capture.clone())),
-        ..HostIo::default()
-    };
-    let config = Config {
-        memory: 256 << 20,
-        firmware: Firmware::Bios {
+    use machine::{DiskConfig, Firmware};
+    let (capture, io) = capture_serial();
+    let config = headless(
+        engine,
+        Firmware::Bios {
             rom: "/usr/share/seabios/bios.bin".into(),
             vga_bios: Some("/usr/share/seabios/vgabios-stdvga.bin".into()),
         },
-        debug_exit: None,
-        debugcon_port: 0xE9,
-        no_reboot: true,
-        engine,
-        switch_every: None,
-        stats: false,
-        disks: vec![DiskConfig {
+        vec![DiskConfig {
             path: disk,
             format: None,
             read_only: true,
         }],
-        cdrom: None,
-        boot: None,
-    };
+    );
     let t = Instant::now();
     let mut m = Machine::new(config, io)?;
     let to_loader = run_until(&mut m, &capture, loader, t)?;
@@ -150,4 +124,31 @@ pub fn bios(engine: exec::Choice, disk: std::path::PathBuf, loader: &str, ready:
     let to_shell = run_until(&mut m, &capture, ready, t)?;
     println!("SeaBIOS boot to the Linux shell: {:.2} s wall", to_shell.as_secs_f64());
     Ok(ExitCode::SUCCESS)
+}
+
+/// A console that keeps what COM1 printed, and the host I/O using it.
+fn capture_serial() -> (Capture, machine::machine::HostIo) {
+    let capture = Capture::default();
+    let io = machine::machine::HostIo {
+        serial: Some(Box::new(capture.clone())),
+        ..machine::machine::HostIo::default()
+    };
+    (capture, io)
+}
+
+/// The benchmark machine: 256 MiB, no reboot, no statistics.
+fn headless(engine: exec::Choice, firmware: machine::Firmware, disks: Vec<machine::DiskConfig>) -> machine::Config {
+    machine::Config {
+        memory: 256 << 20,
+        firmware,
+        debug_exit: None,
+        debugcon_port: 0xE9,
+        no_reboot: true,
+        engine,
+        switch_every: None,
+        stats: false,
+        disks,
+        cdrom: None,
+        boot: None,
+    }
 }
