@@ -10,6 +10,7 @@
 #                           FAT16 partition at sector 2048 with SYSLINUX,
 #                           vmlinuz, initramfs-disk.cpio.gz, syslinux.cfg
 #                           and hello.txt
+#   disk.qcow2              disk.img converted to qcow2 (qemu-img)
 #   boot.iso                El Torito (no emulation) ISOLINUX CD with the
 #                           same kernel and initramfs
 #
@@ -55,7 +56,7 @@ find_boot_files() {
 }
 have_tools() {
     local t
-    for t in sfdisk mkfs.fat mcopy mdir syslinux xorriso sha256sum; do
+    for t in sfdisk mkfs.fat mcopy mdir syslinux xorriso sha256sum qemu-img; do
         command -v "$t" >/dev/null || return 1
     done
     # SeaBIOS and its VGA BIOS: the firmware `ringvisor run` boots
@@ -63,7 +64,7 @@ have_tools() {
     [[ -f /usr/share/seabios/bios.bin && -f /usr/share/seabios/vgabios-stdvga.bin ]] || return 1
     find_boot_files
 }
-packages=(syslinux syslinux-common isolinux mtools xorriso fdisk dosfstools seabios)
+packages=(syslinux syslinux-common isolinux mtools xorriso fdisk dosfstools seabios qemu-utils)
 if ! have_tools; then
     [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null ||
         die "missing host tools; install (as root): apt-get install ${packages[*]}"
@@ -87,7 +88,7 @@ stamp_text() {
     sha256sum "$init" "$self" | sed "s|$root/||"
 }
 want_stamp=$(stamp_text)
-outputs=(initramfs-disk.cpio.gz disk.img boot.iso)
+outputs=(initramfs-disk.cpio.gz disk.img disk.qcow2 boot.iso)
 if [[ -f $images/.stamp ]] && [[ "$(cat "$images/.stamp")" == "$want_stamp" ]]; then
     complete=1
     for o in "${outputs[@]}"; do [[ -f $images/$o ]] || complete=0; done
@@ -288,6 +289,9 @@ mcopy -i "$img" "$assets/vmlinuz" "$work/initramfs-disk.cpio.gz" "$work/syslinux
 # ldlinux.c32 and the partition boot sector, working on the image file.
 syslinux --install --offset "$part_offset" "$disk"
 mdir -i "$img" ::/ >/dev/null || die "the FAT filesystem in $disk is unreadable"
+# The same disk as qcow2 (QEMU's tool writes it): the qcow2 boot test
+# writes to it, which allocates clusters through ringvisor's qcow2 driver.
+qemu-img convert -q -f raw -O qcow2 "$disk" "$work/disk.qcow2"
 
 # ---------------------------------------------------------------------------
 # 3. boot.iso: ISOLINUX, El Torito no-emulation boot
@@ -311,4 +315,5 @@ echo "$want_stamp" >"$images/.stamp"
 echo "guest images ready in $images:"
 echo "  initramfs-disk.cpio.gz  $(stat -c %s "$images/initramfs-disk.cpio.gz") bytes, ${#order[@]} modules"
 echo "  disk.img                ${disk_mib} MiB, FAT16 partition 1 at sector $part_start (byte $part_offset)"
+echo "  disk.qcow2              the same disk as qcow2 ($(stat -c %s "$images/disk.qcow2") bytes)"
 echo "  boot.iso                $(stat -c %s "$images/boot.iso") bytes"

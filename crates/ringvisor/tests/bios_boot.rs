@@ -56,30 +56,45 @@ fn seabios_banner_on_vga_text_screen() {
     assert!(text.contains("Booting from"), "screen:\n{text}");
 }
 
-#[test]
-fn disk_boot_write_survives_reboot() {
-    let disk = tmp("disk.img");
-    std::fs::copy(image("disk.img"), &disk).unwrap();
-    let disk_arg = format!("{},format=raw", disk.display());
+/// Boot `image` (a copy) through SeaBIOS, check ata_piix and the file on
+/// it, write a file, sync, power off; boot again and read it back.
+fn disk_write_survives_reboot(image_name: &str, format: &str) {
+    let disk = tmp(image_name);
+    std::fs::copy(image(image_name), &disk).unwrap();
+    let disk_arg = format!("{},format={format}", disk.display());
     let mut g = Guest::start(&bios_args(900, &["--disk", &disk_arg]));
     g.wait_for("SYSLINUX 6.04", BOOT);
     g.wait_for("ringvisor-guest: ready", BOOT);
-    eprintln!("disk boot: shell after {:.1} s", g.started.elapsed().as_secs_f64());
+    eprintln!("{image_name} boot: shell after {:.1} s", g.started.elapsed().as_secs_f64());
     let drivers = g.command("lsmod", CMD);
     assert!(drivers.contains("ata_piix"), "ata_piix not loaded: {drivers}");
     let hello = g.command("mount /dev/sda1 /mnt && cat /mnt/hello.txt", CMD);
     assert!(hello.contains("hello from the ringvisor test image"), "{hello}");
-    g.command("echo written-by-first-boot > /mnt/new.txt && sync && umount /mnt", CMD);
+    // More than a cluster of new data, so a qcow2 image must allocate.
+    g.command(
+        "echo written-by-first-boot > /mnt/new.txt && dd if=/dev/zero of=/mnt/big bs=64k count=16 && sync && umount /mnt",
+        CMD,
+    );
     g.send("poweroff -f");
     assert_eq!(g.wait_exit(CMD), Some(0));
 
     let mut g = Guest::start(&bios_args(900, &["--disk", &disk_arg]));
     g.wait_for("ringvisor-guest: ready", BOOT);
-    let again = g.command("mount -o ro /dev/sda1 /mnt && cat /mnt/new.txt", CMD);
-    assert!(again.contains("written-by-first-boot"), "{again}");
+    let again = g.command("mount -o ro /dev/sda1 /mnt && cat /mnt/new.txt && wc -c < /mnt/big", CMD);
+    assert!(again.contains("written-by-first-boot") && again.contains("1048576"), "{again}");
     g.send("poweroff -f");
     assert_eq!(g.wait_exit(CMD), Some(0));
     let _ = std::fs::remove_file(&disk);
+}
+
+#[test]
+fn disk_boot_write_survives_reboot() {
+    disk_write_survives_reboot("disk.img", "raw");
+}
+
+#[test]
+fn qcow2_disk_boot_write_survives_reboot() {
+    disk_write_survives_reboot("disk.qcow2", "qcow2");
 }
 
 #[test]

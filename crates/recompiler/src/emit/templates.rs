@@ -584,44 +584,43 @@ impl Gen {
 
     /// INC/DEC of EAX into EDX: flags as ADD/SUB 1 with CF kept.
     pub fn incdec(&mut self, w: Width, dec: bool) {
-        if !self.flags {
-            let a = &mut self.a;
-            if dec {
-                dynasm!(a ; .arch x64 ; lea edx, [rax - 1]);
-            } else {
-                dynasm!(a ; .arch x64 ; lea edx, [rax + 1]);
-            }
-            mask_edx(a, w);
-            return;
-        }
         let a = &mut self.a;
-        // Old CF into EDI (untouched by the flag templates) before the
-        // flags are replaced.
-        dynasm!(a ; .arch x64 ; mov edi, [rbx + state::AUX] ; shr edi, 31 ; mov ecx, 1);
         if dec {
-            dynasm!(a ; .arch x64 ; mov edx, eax ; sub edx, 1);
-            mask_edx(&mut self.a, w);
-            self.flags_sub(w);
+            dynasm!(a ; .arch x64 ; lea edx, [rax - 1]);
         } else {
             dynasm!(a ; .arch x64 ; lea edx, [rax + 1]);
-            mask_edx(&mut self.a, w);
-            self.flags_add(w);
         }
-        // AUX: bit 31 = old CF, bit 30 = old CF ^ new OF.
+        mask_edx(a, w);
+        if !self.flags {
+            return;
+        }
+        self.store_result(w);
+        // AUX from the result alone: bit 31 = the old CF (kept), bit 30 =
+        // old CF ^ OF, bit 3 = AF. DEC overflows exactly when the result
+        // is the largest positive value, INC when it is the smallest
+        // negative one; DEC borrows from bit 4 when the low nibble becomes
+        // 0xF, INC carries out of bit 3 when it becomes 0.
+        let sign = 1u32 << (8 * w as u32 - 1);
+        let overflow = if dec { sign - 1 } else { sign };
+        let nibble = if dec { 0xF } else { 0 };
         let a = &mut self.a;
         dynasm!(a
             ; .arch x64
             ; mov r9d, [rbx + state::AUX]
+            ; and r9d, 0x8000_0000u32 as i32
             ; mov r10d, r9d
-            ; add r10d, r10d
-            ; xor r10d, r9d
-            ; shr r10d, 31
-            ; xor r10d, edi
-            ; shl r10d, 30
-            ; mov r11d, edi
-            ; shl r11d, 31
-            ; and r9d, 0x3FFF_FFFF
+            ; shr r10d, 1
+            ; xor r11d, r11d
+            ; cmp edx, overflow as i32
+            ; sete r11b
+            ; shl r11d, 30
+            ; xor r10d, r11d
             ; or r9d, r10d
+            ; mov r11d, edx
+            ; and r11d, 0xF
+            ; cmp r11d, nibble
+            ; sete r11b
+            ; shl r11d, 3
             ; or r9d, r11d
             ; mov [rbx + state::AUX], r9d
         );
