@@ -62,7 +62,10 @@ pub struct Stats {
 }
 
 pub struct Recompiler {
-    pub tlb: Tlb,
+    /// Boxed so that a run can lend it to the `Ctx` by moving a pointer
+    /// (`None` meanwhile): the TLB is tens of KiB, and moving it in and
+    /// out at every run cost several percent of the guest's time.
+    pub tlb: Option<Box<Tlb>>,
     interp: Interpreter,
     code: CodeBuf,
     enter: Enter,
@@ -132,7 +135,7 @@ impl Recompiler {
             .ok_or_else(|| std::io::Error::other("code buffer too small"))?;
         let fixed_len = code.used();
         Ok(Self {
-            tlb: Tlb::default(),
+            tlb: Some(Box::default()),
             interp: Interpreter::new(),
             trampoline_len: fixed_len,
             code,
@@ -178,7 +181,9 @@ impl Recompiler {
 
     /// Drop every translation and every cached address translation.
     pub fn flush(&mut self) {
-        self.tlb.flush_all();
+        if let Some(t) = &mut self.tlb {
+            t.flush_all();
+        }
         self.interp.flush();
         self.trans.clear();
         self.index.clear();
@@ -492,7 +497,7 @@ impl Engine for Recompiler {
     }
 
     fn run(&mut self, cpu: &mut CpuState, mem: &mut GuestMemory, bus: &mut dyn Bus, budget: u64) -> Exit {
-        let mut tlb = std::mem::take(&mut self.tlb);
+        let mut tlb = self.tlb.take().unwrap_or_default();
         self.last_translation = None;
         let exit = {
             let mut c = Ctx::new(cpu, mem, bus, &mut tlb);
@@ -500,13 +505,15 @@ impl Engine for Recompiler {
             self.first_vector = c.first_vector;
             e
         };
-        self.tlb = tlb;
+        self.tlb = Some(tlb);
         self.stats.instructions = self.stats.translated_instructions + self.stats.interpreted_instructions;
         exit
     }
 
     fn state_changed(&mut self) {
-        self.tlb.flush_all();
+        if let Some(t) = &mut self.tlb {
+            t.flush_all();
+        }
     }
 
     fn instructions(&self) -> u64 {
