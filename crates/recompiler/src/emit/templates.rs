@@ -636,6 +636,20 @@ impl Gen {
         let bits = 8 * w as i8;
         let a = &mut self.a;
         let c = count as i8;
+        if !self.flags {
+            // Only the result (counts are 1-31, operands zero-extended).
+            match op {
+                ShiftOp::Shl => dynasm!(a ; .arch x64 ; mov edx, eax ; shl edx, c),
+                ShiftOp::Shr => dynasm!(a ; .arch x64 ; mov edx, eax ; shr edx, c),
+                _ => match w {
+                    4 => dynasm!(a ; .arch x64 ; mov edx, eax ; sar edx, c),
+                    2 => dynasm!(a ; .arch x64 ; movsx edx, ax ; sar edx, c),
+                    _ => dynasm!(a ; .arch x64 ; movsx edx, al ; sar edx, c),
+                },
+            }
+            mask_edx(a, w);
+            return;
+        }
         match op {
             ShiftOp::Shl => {
                 // Wide shift in 64 bits: CF is bit `bits` of the result.
@@ -789,6 +803,9 @@ impl Gen {
             (false, _, Count::Cl) => dynasm!(a ; .arch x64 ; ror dl, cl),
         }
         mask_edx(a, w);
+        if !self.flags {
+            return;
+        }
         if left {
             dynasm!(a
                 ; .arch x64
