@@ -344,7 +344,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             g.read(w, dst, RCX, has_mem(dst), at);
             dynasm!(g.a ; .arch x64 ; xor eax, eax ; mov edx, eax ; sub edx, ecx);
             templates::mask_edx(&mut g.a, w);
-            g.flags_sub(w);
+            g.flags_wide(w, true);
             g.write(w, dst, RDX, at);
             if has_mem(dst) {
                 check_end(&mut g.a, next, out);

@@ -349,6 +349,44 @@ impl Gen {
     }
 
     /// Lazy flags of EDX = EAX + ECX (+ carry).
+    /// Lazy flags of EAX + ECX (`sub`: EAX - ECX), result in EDX, without
+    /// carry-in: the carry-in vector `a ^ b ^ r` of the sum taken in 64
+    /// bits (operands are zero-extended) holds every bit AUX needs: the
+    /// carry out of the top bit (CF) is its bit 8w, the carry into the top
+    /// bit its bit 8w-1, AF's carry out of bit 3 its bit 4. Four host
+    /// instructions fewer than building the carry-out vector.
+    pub fn flags_wide(&mut self, w: Width, sub: bool) {
+        if !self.flags {
+            return;
+        }
+        self.store_result(w);
+        let a = &mut self.a;
+        if sub {
+            dynasm!(a ; .arch x64 ; mov r9, rax ; sub r9, rcx);
+        } else {
+            dynasm!(a ; .arch x64 ; lea r9, [rax + rcx]);
+        }
+        dynasm!(a
+            ; .arch x64
+            ; xor r9, rax
+            ; xor r9, rcx
+            ; mov r10d, r9d
+            ; shr r10d, 1
+            ; and r10d, 8
+        );
+        if w == 4 {
+            dynasm!(a ; .arch x64 ; shr r9, 1);
+        } else {
+            dynasm!(a ; .arch x64 ; shl r9d, (31 - 8 * w as i8));
+        }
+        dynasm!(a
+            ; .arch x64
+            ; and r9d, 0xC000_0000u32 as i32
+            ; or r9d, r10d
+            ; mov [rbx + state::AUX], r9d
+        );
+    }
+
     pub fn flags_add(&mut self, w: Width) {
         if !self.flags {
             return;
@@ -537,7 +575,7 @@ impl Gen {
             AluOp::Add => {
                 dynasm!(a ; .arch x64 ; lea edx, [rax + rcx]);
                 mask_edx(a, w);
-                self.flags_add(w);
+                self.flags_wide(w, false);
             }
             AluOp::Adc => {
                 dynasm!(a
@@ -553,7 +591,7 @@ impl Gen {
             AluOp::Sub | AluOp::Cmp => {
                 dynasm!(a ; .arch x64 ; mov edx, eax ; sub edx, ecx);
                 mask_edx(a, w);
-                self.flags_sub(w);
+                self.flags_wide(w, true);
             }
             AluOp::Sbb => {
                 dynasm!(a
