@@ -32,6 +32,17 @@ pub mod mmio {
 /// Port of SeaBIOS's debug output (QEMU's isa-debugcon at 0x402).
 pub const FIRMWARE_LOG_PORT: u16 = 0x402;
 
+/// What answers where no device is: reads all ones, writes vanish.
+#[derive(Debug, Default)]
+struct Unbacked;
+
+impl PortIo for Unbacked {
+    fn port_read(&mut self, _port: u16, size: u8, _now: devices::Nanos) -> u32 {
+        devices::size_mask(size)
+    }
+    fn port_write(&mut self, _port: u16, _size: u8, _value: u32, _now: devices::Nanos) {}
+}
+
 /// Requests the board makes of the run loop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Requests {
@@ -61,6 +72,7 @@ pub struct Board {
     pub vga: Vga,
     /// QEMU's firmware configuration interface (SeaBIOS boots only).
     pub fw_cfg: Option<FwCfg>,
+    unbacked: Unbacked,
     fpu_irq: IrqLine,
     debug_exit: Option<u16>,
     debugcon_port: u16,
@@ -111,6 +123,7 @@ impl Board {
             pci: PciBus::i440fx_piix3(),
             vga: Vga::new(),
             fw_cfg: None,
+            unbacked: Unbacked,
             fpu_irq: lines.line(IRQ_FPU),
             lines,
             clock,
@@ -174,7 +187,7 @@ impl Board {
             0x2F8..=0x2FF => Dev::Uart(1),
             0x3E8..=0x3EF => Dev::Uart(2),
             0x2E8..=0x2EF => Dev::Uart(3),
-            0x1F0..=0x1F7 | 0x3F6 | 0x170..=0x177 | 0x376 => Dev::Ide,
+            0x1F0..=0x1F7 | 0x3F6 | 0x170..=0x177 | 0x376 if self.pci.ide().is_some() => Dev::Ide,
             0x3B0..=0x3DF | 0x1CE | 0x1CF => Dev::Vga,
             p if p == self.debugcon_port => Dev::DebugCon,
             FIRMWARE_LOG_PORT => Dev::FirmwareLog,
@@ -201,13 +214,14 @@ impl Board {
             Dev::DebugCon => &mut self.debugcon,
             Dev::FirmwareLog => &mut self.firmware_log,
             Dev::Vga => &mut self.vga,
+            // `dev_at` names these only when they are there.
             Dev::Ide => match self.pci.ide_mut() {
                 Some(ide) => ide,
-                None => &mut self.post,
+                None => &mut self.unbacked,
             },
             Dev::FwCfg => match &mut self.fw_cfg {
                 Some(f) => f,
-                None => &mut self.post,
+                None => &mut self.unbacked,
             },
         }
     }
@@ -270,7 +284,15 @@ impl Board {
         }
         let now = self.clock.now();
         match self.dev_at(port) {
-            Some(d) => self.device(d).port_write(port, size, value, now),
+            Some(d) => {
+                self.device(d).port_write(port, size, value, now);
+                // Only these two start bus-master transfers.
+                if matches!(d, Dev::Ide | Dev::FwCfg)
+                    && (self.pci.ide().is_some_and(|i| i.dma_pending()) || self.fw_cfg.as_ref().is_some_and(|f| f.dma_pending()))
+                {
+                    self.requests.dma = true;
+                }
+            }
             None => rate_limited!(debug, "write {value:#x} to unbacked port {port:#x} ({size} bytes)"),
         }
         self.after_write(port);
@@ -290,14 +312,14 @@ impl Board {
                 if self.pci.take_reset_request() {
                     self.requests.reset = true;
                 }
-                // PAM, SMRAM or a BAR may have changed: the machine
-                // compares and remaps (cheap, and config writes are rare).
-                self.requests.remap = true;
+                // A configuration data write may have changed PAM, SMRAM
+                // or a BAR: the machine compares and remaps (cheap, and
+                // such writes are rare).
+                if port >= 0xCFC {
+                    self.requests.remap = true;
+                }
             }
             _ => {}
-        }
-        if self.pci.ide().is_some_and(|i| i.dma_pending()) || self.fw_cfg.as_ref().is_some_and(|f| f.dma_pending()) {
-            self.requests.dma = true;
         }
     }
 }

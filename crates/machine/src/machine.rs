@@ -214,6 +214,9 @@ impl Machine {
     pub fn reset(&mut self) {
         self.resets += 1;
         self.board.reset();
+        // PAM is back to its reset value: the reset vector's far jump
+        // into 0xF0000 must read the ROM, not last boot's shadow copy.
+        self.chipset.sync(&mut self.board, &mut self.mem);
         self.engine.flush();
         if let Err(e) = self.boot() {
             // The images were valid at start; a failure now is a bug, but

@@ -109,3 +109,24 @@ fn cdrom_boot_to_shell() {
     g.send("poweroff -f");
     assert_eq!(g.wait_exit(CMD), Some(0));
 }
+
+#[test]
+fn guest_reboot_runs_seabios_again() {
+    // Without --no-reboot: the guest's reboot resets the PC (PAM back to
+    // ROM, devices reset) and SeaBIOS boots the CD a second time.
+    let iso = image("boot.iso");
+    let args: Vec<String> = ["--memory", "256M", "--timeout", "900", "--cdrom", &path_str(&iso)]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut g = Guest::start(&args);
+    g.wait_for("ISOLINUX 6.04", BOOT);
+    g.wait_for("ringvisor-guest: ready", BOOT);
+    g.send("reboot -f");
+    g.wait_for("ISOLINUX 6.04", BOOT);
+    g.wait_for("ringvisor-guest: ready", BOOT);
+    let hello = g.command("mount /dev/sr0 /mnt && cat /mnt/hello.txt", CMD);
+    assert!(hello.contains("hello from the ringvisor test image"), "{hello}");
+    g.send("poweroff -f");
+    assert_eq!(g.wait_exit(CMD), Some(0));
+}
