@@ -187,6 +187,23 @@ impl Rtc {
     /// with register A = 0x26 (divider on, 1024 Hz rate), B = 0x02 (24-hour,
     /// BCD), as a BIOS leaves them. Its interrupt goes to `irq` (IRQ8).
     pub fn new(irq: IrqLine, unix_secs: i64) -> Self {
+        Self::new_at(irq, unix_secs, 0)
+    }
+
+    /// As [`Rtc::new`], for a wall clock that was `into_second_ns`
+    /// nanoseconds into second `unix_secs` at virtual time 0: the RTC's
+    /// seconds then tick over with the host's, instead of up to a second
+    /// late (an OS reads the RTC once, in whole seconds, and keeps time
+    /// from there).
+    pub fn new_at(irq: IrqLine, unix_secs: i64, into_second_ns: u32) -> Self {
+        let mut rtc = Self::new_fields(irq, unix_secs);
+        let offset = -i128::from(into_second_ns.min(999_999_999));
+        rtc.base = offset;
+        rtc.phase = offset;
+        rtc
+    }
+
+    fn new_fields(irq: IrqLine, unix_secs: i64) -> Self {
         Self {
             irq,
             index: 0,
@@ -673,6 +690,17 @@ mod tests {
 
     /// 2024-02-29 23:59:58 UTC, a Thursday.
     const LEAP_EVE: i64 = 1_709_251_198;
+
+    #[test]
+    fn seconds_tick_with_the_host_wall_clock() {
+        let lines = IrqLines::new();
+        // Started 0.9 s into a second: the next second begins 0.1 s later.
+        let rtc = Rtc::new_at(lines.line(8), 1_000_000_000, 900_000_000);
+        assert_eq!(rtc.unix_time(0), 1_000_000_000);
+        assert_eq!(rtc.unix_time(99_999_999), 1_000_000_000);
+        assert_eq!(rtc.unix_time(100_000_000), 1_000_000_001);
+        assert_eq!(rtc.unix_time(1_100_000_000), 1_000_000_002);
+    }
 
     fn setup(secs: i64) -> (Rtc, IrqLines) {
         let lines = IrqLines::new();

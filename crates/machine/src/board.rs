@@ -113,7 +113,7 @@ impl Board {
         Self {
             pic: Pic::new(lines.clone()),
             pit: Pit::new(lines.line(0)),
-            rtc: Rtc::new(lines.line(8), clock.wall_start()),
+            rtc: Rtc::new_at(lines.line(8), clock.wall_start(), clock.wall_start_ns()),
             uarts,
             kbc: I8042::new(lines.line(1), lines.line(12)),
             sysctl: SystemControlA::new(),
