@@ -61,14 +61,9 @@ impl GuestMemory {
     /// Read bytes at a physical address as a bus master (DMA, firmware
     /// loaders) does: RAM and ROM are read, MMIO and holes read as ones.
     pub fn read_phys(&self, addr: u64, buf: &mut [u8]) {
-        let mut done = 0;
-        while done < buf.len() {
-            let a = addr.wrapping_add(done as u64);
-            let l = self.map.lookup(a, Access::Read);
-            let in_page = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(l.run.max(1)) as usize;
-            let n = in_page.min(buf.len() - done);
+        for (done, n, target) in runs(&self.map, addr, buf.len(), Access::Read) {
             let dst = &mut buf[done..done + n];
-            let src = match l.target {
+            let src = match target {
                 Target::Ram(off) => self.ram.bytes().get(off as usize..off as usize + n),
                 Target::Rom { rom, offset } => self.map.rom(rom).get(offset as usize..offset as usize + n),
                 Target::Mmio { .. } | Target::None => None,
@@ -79,27 +74,20 @@ impl GuestMemory {
                 // a master abort reads.
                 None => dst.fill(0xFF),
             }
-            done += n;
         }
     }
 
     /// Write bytes at a physical address as a bus master does: RAM takes the
     /// data (and code pages hit are recorded), ROM and holes drop it.
     pub fn write_phys(&mut self, addr: u64, data: &[u8]) {
-        let mut done = 0;
-        while done < data.len() {
-            let a = addr.wrapping_add(done as u64);
-            let l = self.map.lookup(a, Access::Write);
-            let in_page = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(l.run.max(1)) as usize;
-            let n = in_page.min(data.len() - done);
-            if let Target::Ram(off) = l.target {
+        for (done, n, target) in runs(&self.map, addr, data.len(), Access::Write) {
+            if let Target::Ram(off) = target {
                 let off = off as usize;
                 if let Some(dst) = self.ram.bytes_mut().get_mut(off..off + n) {
                     dst.copy_from_slice(&data[done..done + n]);
                     self.code.note_write(off as u64, n as u64);
                 }
             }
-            done += n;
         }
     }
 
@@ -111,6 +99,24 @@ impl GuestMemory {
             Target::Mmio { .. } | Target::None => 0xFF,
         }
     }
+}
+
+/// An access of `len` bytes at `addr` (wrapping) split into runs that stay
+/// within one page and one region: (offset into the buffer, length, target).
+fn runs(map: &PhysMap, addr: u64, len: usize, access: Access) -> impl Iterator<Item = (usize, usize, Target)> + '_ {
+    let mut done = 0;
+    std::iter::from_fn(move || {
+        if done >= len {
+            return None;
+        }
+        let a = addr.wrapping_add(done as u64);
+        let l = map.lookup(a, access);
+        let in_page = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(l.run.max(1)) as usize;
+        let n = in_page.min(len - done);
+        let run = (done, n, l.target);
+        done += n;
+        Some(run)
+    })
 }
 
 #[cfg(test)]
