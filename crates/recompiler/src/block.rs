@@ -4,7 +4,6 @@ use cpu::Ctx;
 use cpu::interp::decode::decode_full;
 use cpu::interp::insn::Insn;
 use iced_x86::{FlowControl, Instruction};
-use memory::{Access, Target};
 
 /// Instructions in a block at most (as the interpreter).
 pub const MAX_INSNS: usize = 64;
@@ -22,22 +21,7 @@ pub struct GuestBlock {
 /// RAM page as holding code. `None` when the code cannot be translated
 /// (MMIO, or the first instruction crosses the page end or CS limit).
 pub fn read(c: &mut Ctx, phys: u32, eip: u32, code32: bool) -> Option<GuestBlock> {
-    let page_off = (phys & 0xFFF) as usize;
-    let avail = 0x1000 - page_off;
-    let lookup = c.mem.map.lookup(phys as u64, Access::Read);
-    let (bytes, ram_off): (&[u8], Option<u64>) = match lookup.target {
-        Target::Ram(off) => {
-            let ram = c.mem.ram.bytes();
-            let end = (off as usize + avail).min(ram.len());
-            (ram.get(off as usize..end)?, Some(off))
-        }
-        Target::Rom { rom, offset } => {
-            let img = c.mem.map.rom(rom);
-            let end = (offset as usize + avail.min(lookup.run as usize)).min(img.len());
-            (img.get(offset as usize..end)?, None)
-        }
-        _ => return None,
-    };
+    let (bytes, ram_off) = cpu::interp::code_window(c.mem, phys)?;
     let cs = c.s.seg[cpu::state::sreg::CS];
     let mut insns = Vec::new();
     let mut off = 0usize;

@@ -345,26 +345,32 @@ fn loads_ss(insn: &Insn) -> bool {
     }
 }
 
+/// The code bytes from physical `phys` to the end of its page (or of the
+/// ROM region), and their RAM offset when they are RAM; `None` for MMIO
+/// and holes, which are never cached or translated.
+pub fn code_window(mem: &memory::GuestMemory, phys: u32) -> Option<(&[u8], Option<u64>)> {
+    let avail = 0x1000 - (phys & 0xFFF) as usize;
+    let lookup = mem.map.lookup(phys as u64, Access::Read);
+    match lookup.target {
+        Target::Ram(off) => {
+            let ram = mem.ram.bytes();
+            let end = (off as usize + avail).min(ram.len());
+            Some((ram.get(off as usize..end)?, Some(off)))
+        }
+        Target::Rom { rom, offset } => {
+            let img = mem.map.rom(rom);
+            let end = (offset as usize + avail.min(lookup.run as usize)).min(img.len());
+            Some((img.get(offset as usize..end)?, None))
+        }
+        _ => None,
+    }
+}
+
 /// Decode and cache the block at physical `phys` (code from RAM or ROM);
 /// `None` if the code cannot be cached (MMIO, an instruction crossing the
 /// page end or the CS limit).
 fn decode_block(c: &mut Ctx, cache: &mut DecodeCache, stats: &mut Stats, phys: u32, eip: u32, code32: bool) -> Option<u32> {
-    let page_off = (phys & 0xFFF) as usize;
-    let avail = 0x1000 - page_off;
-    let lookup = c.mem.map.lookup(phys as u64, Access::Read);
-    let (bytes, ram_off): (&[u8], Option<u64>) = match lookup.target {
-        Target::Ram(off) => {
-            let ram = c.mem.ram.bytes();
-            let end = (off as usize + avail).min(ram.len());
-            (ram.get(off as usize..end)?, Some(off))
-        }
-        Target::Rom { rom, offset } => {
-            let img = c.mem.map.rom(rom);
-            let end = (offset as usize + avail.min(lookup.run as usize)).min(img.len());
-            (img.get(offset as usize..end)?, None)
-        }
-        _ => return None,
-    };
+    let (bytes, ram_off) = code_window(c.mem, phys)?;
     let cs = c.s.seg[sreg::CS];
     let mut insns = Vec::new();
     let mut off = 0usize;
