@@ -196,14 +196,8 @@ impl Rtc {
     /// late (an OS reads the RTC once, in whole seconds, and keeps time
     /// from there).
     pub fn new_at(irq: IrqLine, unix_secs: i64, into_second_ns: u32) -> Self {
-        let mut rtc = Self::new_fields(irq, unix_secs);
+        // Second boundaries (and the update cycle) fall where the host's do.
         let offset = -i128::from(into_second_ns.min(999_999_999));
-        rtc.base = offset;
-        rtc.phase = offset;
-        rtc
-    }
-
-    fn new_fields(irq: IrqLine, unix_secs: i64) -> Self {
         Self {
             irq,
             index: 0,
@@ -215,9 +209,9 @@ impl Rtc {
             // Clamp to years 0000-9999 so the date arithmetic never
             // overflows.
             secs: unix_secs.clamp(MIN_SECS, MAX_SECS),
-            base: 0,
+            base: offset,
             frozen: None,
-            phase: 0,
+            phase: offset,
             wday_offset: 0,
             synced_to: 0,
         }

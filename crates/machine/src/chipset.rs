@@ -26,7 +26,6 @@
 use crate::board::{Board, mmio};
 use devices::DmaMemory;
 use devices::pci::i440fx::PamRegion;
-use devices::vga::pci::StdVgaPci;
 use memory::{GuestMemory, Region, RegionKind};
 
 /// Start and size of the VGA's legacy window.
@@ -82,9 +81,9 @@ impl Chipset {
             }
             self.pam = Some(now);
         }
-        let vga_pci = devices::pci::DevFn::new(StdVgaPci::DEVFN.0, StdVgaPci::DEVFN.1).ok();
-        let lfb = vga_pci
-            .and_then(|d| board.pci.function::<StdVgaPci>(d))
+        let lfb = board
+            .pci
+            .vga()
             .and_then(|f| Some((f.lfb_address()?, f.config().bar(0)?.size)))
             // A BAR the guest put over RAM or below 1 MiB is not mapped
             // (on hardware the decode would conflict; here RAM wins).

@@ -107,12 +107,10 @@ impl Machine {
         // An FPU and a VGA, no floppy.
         board.rtc.set_equipment(0x02);
         crate::storage::attach(&mut board, &config)?;
-        let vga_devfn =
-            devices::pci::DevFn::new(StdVgaPci::DEVFN.0, StdVgaPci::DEVFN.1).map_err(|e| MachineError::Config(e.to_string()))?;
         let vga_fn = StdVgaPci::new(board.vga.vram_size() as u64, 0).map_err(|e| MachineError::Config(e.to_string()))?;
         board
             .pci
-            .add(vga_devfn, Box::new(vga_fn))
+            .add(StdVgaPci::devfn(), Box::new(vga_fn))
             .map_err(|e| MachineError::Config(e.to_string()))?;
         let (kernel, initrd, rom) = match &config.firmware {
             Firmware::Kernel { kernel, initrd, .. } => (

@@ -106,33 +106,20 @@ impl Report<'_> {
             self.instructions as f64 / wall.max(Duration::from_micros(1)).as_secs_f64() / 1e6
         );
         let _ = writeln!(o, "engine runs by exit reason:            count      time      avg");
-        for (reason, t) in &self.run.exits {
+        let row = |o: &mut String, name: &str, t: &Timed| {
             let _ = writeln!(
                 o,
-                "  {reason:<32} {:>10} {:>8.3} s {:>7.1} us",
+                "  {name:<32} {:>10} {:>8.3} s {:>7.1} us",
                 t.count,
                 secs(t.ns),
                 per(t.ns, t.count) / 1e3
             );
+        };
+        for (reason, t) in &self.run.exits {
+            row(&mut o, reason, t);
         }
-        let i = &self.run.idle;
-        let _ = writeln!(
-            o,
-            "  {:<32} {:>10} {:>8.3} s {:>7.1} us",
-            "idle sleep (HLT)",
-            i.count,
-            secs(i.ns),
-            per(i.ns, i.count) / 1e3
-        );
-        let b = &self.run.between_runs;
-        let _ = writeln!(
-            o,
-            "  {:<32} {:>10} {:>8.3} s {:>7.1} us",
-            "between runs (timers, consoles)",
-            b.count,
-            secs(b.ns),
-            per(b.ns, b.count) / 1e3
-        );
+        row(&mut o, "idle sleep (HLT)", &self.run.idle);
+        row(&mut o, "between runs (timers, consoles)", &self.run.between_runs);
         if self.switches > 0 {
             let _ = writeln!(o, "  engine switches                  {:>10}", self.switches);
         }

@@ -188,6 +188,12 @@ impl PciBus {
         self.function(DevFn::new(Piix3::DEVFN.0, Piix3::DEVFN.1).ok()?)
     }
 
+    /// The VGA's PCI function, if the machine added one at its usual place
+    /// ([`crate::vga::pci::StdVgaPci::DEVFN`]).
+    pub fn vga(&self) -> Option<&crate::vga::pci::StdVgaPci> {
+        self.function(crate::vga::pci::StdVgaPci::devfn())
+    }
+
     /// The IDE controller, if the machine added one at its usual place
     /// ([`crate::ide::Piix3Ide::DEVFN`]).
     pub fn ide(&self) -> Option<&crate::ide::Piix3Ide> {

@@ -33,6 +33,10 @@ impl StdVgaPci {
     /// (device, function) QEMU gives the VGA on the i440FX machine.
     pub const DEVFN: (u8, u8) = (2, 0);
 
+    pub fn devfn() -> crate::pci::DevFn {
+        crate::pci::DevFn::new(Self::DEVFN.0, Self::DEVFN.1).expect("fixed, valid address")
+    }
+
     /// The function for a VGA with `vram_size` bytes of video memory (a
     /// power of two: BAR0, prefetchable) and a VGA BIOS of `rom_size`
     /// bytes (rounded up to a power of two of at least 2 KiB; 0 for no
