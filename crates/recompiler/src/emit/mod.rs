@@ -2,13 +2,15 @@
 //!
 //! Register use in generated code: RBX = `&mut CpuState`, R12 = `&mut
 //! Frame`, R13 = guest RAM base, R14 = the data TLB set for the current
-//! privilege. The rest are scratch (see `templates` for the conventions within
-//! an instruction). Guest registers and flags live in `CpuState` at every
-//! instruction boundary; EIP is written only where something may look at
-//! it (helper calls, block exits).
+//! privilege, RDI/RBP/R15 = copies of guest registers (`regcache`). The
+//! rest are scratch (see `templates` for the conventions within an
+//! instruction). Guest registers and flags are exact in `CpuState` at
+//! every instruction boundary; EIP is written only where something may
+//! look at it (helper calls, block exits).
 
 mod classify;
 mod liveness;
+mod regcache;
 mod templates;
 
 use crate::block::GuestBlock;
@@ -20,7 +22,7 @@ use cpu::interp::insn::Insn;
 /// SS, for the stack accesses of PUSH/POP/CALL/RET.
 const SS: u8 = cpu::state::sreg::SS as u8;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, dynasm};
-use templates::{Asm, Gen, RAX, RCX, RDX, Site};
+use templates::{Asm, Gen, RAX, RCX, RDX, RSI, Site};
 
 /// Where a translated block's exits go.
 pub struct Targets {
@@ -154,6 +156,8 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
             Kind::Fallback => {
                 made.fallback += 1;
                 fallback(&mut g.a, insn, next, out);
+                // The handler may have written any guest register.
+                g.cache.clear();
             }
             _ => {
                 made.inline += 1;
@@ -390,14 +394,16 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
                 Count::Cl => {
                     // A zero count changes nothing (a memory operand is
                     // still written back, unchanged).
+                    g.ld_reg(4, 1, RCX);
                     dynasm!(g.a
                         ; .arch x64
-                        ; mov ecx, [rbx + state::gpr(1)]
                         ; mov edx, eax
                         ; and ecx, 0x1F
                         ; jz >zero
                     );
+                    g.cache.freeze();
                     g.shift_cl(op, w);
+                    g.cache.thaw();
                     dynasm!(g.a ; .arch x64 ; zero:);
                 }
             }
@@ -444,7 +450,9 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             g.read(w, src, RCX, false, at);
             g.eval_cond(cc);
             dynasm!(g.a ; .arch x64 ; test r10d, r10d ; jz >skip);
+            g.cache.freeze();
             g.st_reg(w, dst, RCX);
+            g.cache.thaw();
             dynasm!(g.a ; .arch x64 ; skip:);
         }
         Kind::Push { src } => {
@@ -452,15 +460,18 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
                 g.ea(i);
             }
             g.read(4, src, RCX, false, at);
-            dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)] ; sub esi, 4);
+            g.ld_reg(4, 4, RSI);
+            dynasm!(g.a ; .arch x64 ; sub esi, 4);
             g.store(4, RCX, stack);
-            dynasm!(g.a ; .arch x64 ; mov [rbx + state::gpr(4)], esi);
+            g.st_reg(4, 4, RSI);
             check_end(&mut g.a, next, out);
         }
         Kind::Pop { dst } => {
-            dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)]);
+            g.ld_reg(4, 4, RSI);
             g.load(4, RCX, false, stack);
-            dynasm!(g.a ; .arch x64 ; add DWORD [rbx + state::gpr(4)], 4);
+            // ESP first: POP ESP leaves the popped value.
+            dynasm!(g.a ; .arch x64 ; add esi, 4);
+            g.st_reg(4, 4, RSI);
             g.st_reg(4, dst, RCX);
         }
         Kind::Nop => {}
@@ -480,9 +491,10 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             return true;
         }
         Kind::Call { target } => {
-            dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)] ; sub esi, 4 ; mov ecx, next as i32);
+            g.ld_reg(4, 4, RSI);
+            dynasm!(g.a ; .arch x64 ; sub esi, 4 ; mov ecx, next as i32);
             g.store(4, RCX, stack);
-            dynasm!(g.a ; .arch x64 ; mov [rbx + state::gpr(4)], esi);
+            g.st_reg(4, 4, RSI);
             // A store into code: leave to the dispatcher (not through a
             // chain) so it sees the invalidation first.
             dynasm!(g.a
@@ -511,11 +523,12 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             }
             // The target is read (and may fault) before the push.
             g.read(4, src, RDX, false, at);
-            dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)] ; sub esi, 4 ; mov ecx, next as i32);
+            g.ld_reg(4, 4, RSI);
+            dynasm!(g.a ; .arch x64 ; sub esi, 4 ; mov ecx, next as i32);
             g.store(4, RCX, stack);
+            g.st_reg(4, 4, RSI);
             dynasm!(g.a
                 ; .arch x64
-                ; mov [rbx + state::gpr(4)], esi
                 ; mov [rbx + state::EIP], edx
                 ; cmp DWORD [r12 + off::END], 0
                 ; je >go
@@ -529,14 +542,11 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             return true;
         }
         Kind::Ret { imm } => {
-            dynasm!(g.a ; .arch x64 ; mov esi, [rbx + state::gpr(4)]);
+            g.ld_reg(4, 4, RSI);
             g.load(4, RCX, false, stack);
-            dynasm!(g.a
-                ; .arch x64
-                ; add esi, 4 + imm as i32
-                ; mov [rbx + state::gpr(4)], esi
-                ; mov [rbx + state::EIP], ecx
-            );
+            dynasm!(g.a ; .arch x64 ; add esi, 4 + imm as i32);
+            g.st_reg(4, 4, RSI);
+            dynasm!(g.a ; .arch x64 ; mov [rbx + state::EIP], ecx);
             bx.exit_lookup(&mut g.a);
             return true;
         }

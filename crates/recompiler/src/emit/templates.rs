@@ -9,6 +9,7 @@
 //! of the instruction's start.
 
 use super::classify::{AluOp, Count, Opnd, ShiftOp, Width};
+use super::regcache::RegCache;
 use crate::frame::{off, state, tlb};
 use crate::thunks::Thunks;
 use cpu::interp::insn::Insn;
@@ -22,6 +23,7 @@ pub type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
 pub const RAX: u8 = 0;
 pub const RCX: u8 = 1;
 pub const RDX: u8 = 2;
+pub const RSI: u8 = 6;
 
 /// A memory access whose slow path is emitted after the block body.
 pub struct Slow {
@@ -65,6 +67,8 @@ pub struct Gen {
     /// What the previous instruction left in host registers (see
     /// [`super::HostFlags`]).
     pub host_flags: Option<super::HostFlags>,
+    /// Guest registers with copies in host registers (see `regcache`).
+    pub cache: RegCache,
 }
 
 impl Gen {
@@ -76,25 +80,49 @@ impl Gen {
             flags: true,
             based: None,
             host_flags: None,
+            cache: RegCache::default(),
         }
     }
 
     // ---- guest registers -------------------------------------------
 
-    /// Load guest register `n` of width `w` into host `h`, zero-extended.
+    /// Load guest register `n` of width `w` into host `h`, zero-extended
+    /// (for bytes, `n` 4-7 are AH-BH). From the register cache when it
+    /// holds the register, else from the state, keeping a copy when the
+    /// cache can take one.
     pub fn ld_reg(&mut self, w: Width, n: u8, h: u8) {
+        let c = self.held(if w == 1 && n >= 4 { n - 4 } else { n });
         let a = &mut self.a;
-        match w {
-            4 => dynasm!(a ; .arch x64 ; mov Rd(h), [rbx + state::gpr(n)]),
-            2 => dynasm!(a ; .arch x64 ; movzx Rd(h), WORD [rbx + state::gpr(n)]),
-            _ => {
+        match (c, w) {
+            (Some(c), 4) => dynasm!(a ; .arch x64 ; mov Rd(h), Rd(c)),
+            (Some(c), 2) => dynasm!(a ; .arch x64 ; movzx Rd(h), Rw(c)),
+            (Some(c), _) if n < 4 => dynasm!(a ; .arch x64 ; movzx Rd(h), Rb(c)),
+            (Some(c), _) => dynasm!(a ; .arch x64 ; mov Rd(h), Rd(c) ; shr Rd(h), 8 ; movzx Rd(h), Rb(h)),
+            (None, 4) => dynasm!(a ; .arch x64 ; mov Rd(h), [rbx + state::gpr(n)]),
+            (None, 2) => dynasm!(a ; .arch x64 ; movzx Rd(h), WORD [rbx + state::gpr(n)]),
+            (None, _) => {
                 let at = if n < 4 { state::gpr(n) } else { state::gpr(n - 4) + 1 };
                 dynasm!(a ; .arch x64 ; movzx Rd(h), BYTE [rbx + at])
             }
         }
     }
 
-    /// Store host `h` into guest register `n` of width `w`.
+    /// The host register holding a copy of (whole) guest register `n`:
+    /// the cache's, or a new one loaded here; `None` in conditional code
+    /// when there is none.
+    fn held(&mut self, n: u8) -> Option<u8> {
+        let n = n & 7;
+        self.cache.find(n).or_else(|| {
+            let c = self.cache.claim(n)?;
+            let a = &mut self.a;
+            dynasm!(a ; .arch x64 ; mov Rd(c), [rbx + state::gpr(n)]);
+            Some(c)
+        })
+    }
+
+    /// Store host `h` into guest register `n` of width `w`, and into its
+    /// cached copy (see `regcache`: the state is written through). Uses
+    /// only MOVs, so host flags survive it.
     pub fn st_reg(&mut self, w: Width, n: u8, h: u8) {
         let a = &mut self.a;
         match w {
@@ -104,6 +132,25 @@ impl Gen {
                 let at = if n < 4 { state::gpr(n) } else { state::gpr(n - 4) + 1 };
                 dynasm!(a ; .arch x64 ; mov [rbx + at], Rb(h))
             }
+        }
+        if w == 1 && n >= 4 {
+            // A high byte: rare enough to drop the copy than merge it.
+            self.cache.forget(n - 4);
+            return;
+        }
+        let n = n & 7;
+        let c = match self.cache.find(n) {
+            Some(c) => Some(c),
+            // Only a whole register can start a copy.
+            None if w == 4 => self.cache.claim(n),
+            None => None,
+        };
+        let a = &mut self.a;
+        match (c, w) {
+            (Some(c), 4) => dynasm!(a ; .arch x64 ; mov Rd(c), Rd(h)),
+            (Some(c), 2) => dynasm!(a ; .arch x64 ; mov Rw(c), Rw(h)),
+            (Some(c), _) => dynasm!(a ; .arch x64 ; mov Rb(c), Rb(h)),
+            (None, _) => {}
         }
     }
 
@@ -140,22 +187,42 @@ impl Gen {
 
     /// ESI = the offset (effective address) of `i`'s memory operand.
     pub fn ea_offset(&mut self, i: &Insn) {
-        let a = &mut self.a;
         if i.base as usize == reg::ZERO {
+            let a = &mut self.a;
             dynasm!(a ; .arch x64 ; mov esi, i.disp as i32);
+        } else if let Some(c) = self.held(i.base) {
+            // A 64-bit LEA truncated to 32 bits wraps as the guest's sum.
+            let a = &mut self.a;
+            dynasm!(a ; .arch x64 ; lea esi, [Rq(c) + i.disp as i32]);
         } else {
+            let a = &mut self.a;
             dynasm!(a ; .arch x64 ; mov esi, [rbx + state::gpr(i.base)]);
             if i.disp != 0 {
                 dynasm!(a ; .arch x64 ; add esi, i.disp as i32);
             }
         }
         if i.index as usize != reg::ZERO {
-            dynasm!(a ; .arch x64 ; mov r10d, [rbx + state::gpr(i.index)]);
-            if i.scale != 0 {
-                dynasm!(a ; .arch x64 ; shl r10d, i.scale as i8);
+            match self.held(i.index) {
+                Some(c) => {
+                    let a = &mut self.a;
+                    match i.scale {
+                        0 => dynasm!(a ; .arch x64 ; lea esi, [rsi + Rq(c)]),
+                        1 => dynasm!(a ; .arch x64 ; lea esi, [rsi + Rq(c) * 2]),
+                        2 => dynasm!(a ; .arch x64 ; lea esi, [rsi + Rq(c) * 4]),
+                        _ => dynasm!(a ; .arch x64 ; lea esi, [rsi + Rq(c) * 8]),
+                    }
+                }
+                None => {
+                    let a = &mut self.a;
+                    dynasm!(a ; .arch x64 ; mov r10d, [rbx + state::gpr(i.index)]);
+                    if i.scale != 0 {
+                        dynasm!(a ; .arch x64 ; shl r10d, i.scale as i8);
+                    }
+                    dynasm!(a ; .arch x64 ; add esi, r10d);
+                }
             }
-            dynasm!(a ; .arch x64 ; add esi, r10d);
         }
+        let a = &mut self.a;
         if i.amask != 0xFFFF_FFFF {
             dynasm!(a ; .arch x64 ; and esi, i.amask as i32);
         }
@@ -321,7 +388,7 @@ impl Gen {
     }
 
     /// RESULT = sign-extended EDX. Clobbers only R11 (callers keep
-    /// values in R8-R10 and EDI across it).
+    /// values in R8-R10 across it).
     fn store_result(&mut self, w: Width) {
         let a = &mut self.a;
         match w {
@@ -922,20 +989,27 @@ impl Gen {
     /// MUL/IMUL with the accumulator: the product of AL/AX/EAX and ECX in
     /// AX, DX:AX or EDX:EAX, CF = OF = the upper half is significant.
     pub fn mul_acc(&mut self, w: Width, signed: bool) {
+        self.ld_reg(w, 0, RAX);
         let a = &mut self.a;
         match (w, signed) {
-            (4, false) => dynasm!(a ; .arch x64 ; mov eax, [rbx + state::gpr(0)] ; mul ecx),
-            (4, true) => dynasm!(a ; .arch x64 ; mov eax, [rbx + state::gpr(0)] ; imul ecx),
-            (2, false) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rbx + state::gpr(0)] ; mul cx),
-            (2, true) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rbx + state::gpr(0)] ; imul cx),
-            (_, false) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + state::gpr(0)] ; mul cl),
-            (_, true) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + state::gpr(0)] ; imul cl),
+            (4, false) => dynasm!(a ; .arch x64 ; mul ecx),
+            (4, true) => dynasm!(a ; .arch x64 ; imul ecx),
+            (2, false) => dynasm!(a ; .arch x64 ; mul cx),
+            (2, true) => dynasm!(a ; .arch x64 ; imul cx),
+            (_, false) => dynasm!(a ; .arch x64 ; mul cl),
+            (_, true) => dynasm!(a ; .arch x64 ; imul cl),
         }
-        // MOVs keep the host flags for the carry.
+        // The stores are MOVs: they keep the host flags for the carry.
         match w {
-            4 => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(0)], eax ; mov [rbx + state::gpr(2)], edx),
-            2 => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(0)], ax ; mov [rbx + state::gpr(2)], dx),
-            _ => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(0)], ax),
+            4 => {
+                self.st_reg(4, 0, RAX);
+                self.st_reg(4, 2, RDX);
+            }
+            2 => {
+                self.st_reg(2, 0, RAX);
+                self.st_reg(2, 2, RDX);
+            }
+            _ => self.st_reg(2, 0, RAX),
         }
         self.set_cf_of_from_carry();
     }
