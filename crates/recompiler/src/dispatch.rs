@@ -218,7 +218,8 @@ impl Recompiler {
 
     fn sync(&mut self, c: &mut Ctx) {
         if c.tlb.flushes != self.jc.tlb_flushes {
-            self.jc.clear();
+            let log = c.tlb.log.take();
+            self.jc.forget(&log);
             self.jc.tlb_flushes = c.tlb.flushes;
         }
         if c.mem.code.has_news(&self.cursor) {
@@ -440,7 +441,11 @@ impl Recompiler {
                 // Lockstep runs one block at a time: no block may go on
                 // to the next by itself.
                 if !self.single_block {
-                    self.jc.insert(eip, mode, cs_base, cs_limit, self.trans[i].code, i);
+                    // The fetch above left the page's translation in the
+                    // code TLB.
+                    let e = c.tlb.code[user as usize][Tlb::code_index(lin)];
+                    let global = e.lin == lin & !0xFFF && e.global();
+                    self.jc.insert(eip, mode, cs_base, cs_limit, self.trans[i].code, i, global);
                 }
                 i
             }

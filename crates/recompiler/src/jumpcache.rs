@@ -6,21 +6,31 @@
 //! code of the translation, probed by a shared stub in generated code, so
 //! such transfers go block to block without returning to the dispatcher.
 //! Entries are made by the dispatcher when it finds a translation. The
-//! key is linear (CS:EIP) while translations are physical, so the table
-//! is valid only as long as the TLB is: it is cleared whenever the TLB is
-//! flushed (CR3 loads, INVLPG, paging changes; the helper that executed
-//! such an instruction ends the block so the dispatcher sees the flush
-//! first) and whenever translations are invalidated or dropped.
+//! key is linear (CS:EIP) while translations are physical, so an entry is
+//! valid only as long as the TLB translation of its page is: TLB flushes
+//! (CR3 loads, INVLPG, paging changes; the helper that executed such an
+//! instruction ends the block so the dispatcher sees the flush first) drop
+//! the entries they could affect, as the TLB's [`FlushLog`] says. Dropping
+//! everything at every CR3 load or INVLPG cost ten million dispatcher
+//! entries on the comparison benchmark: Linux keeps its code in global
+//! pages, and invalidates data pages one at a time many times a second.
+//! The table is cleared whenever translations are invalidated or dropped.
 
 use crate::frame::state;
 use crate::runtime::exit;
+use cpu::mmu::FlushLog;
 use cpu::segment::layout;
 use cpu::state::sreg;
 use dynasmrt::{DynasmApi, DynasmLabelApi, dynasm};
 
-/// log2 of the number of entries.
+/// log2 of the number of sets.
 pub const BITS: u32 = 12;
-const ENTRIES: usize = 1 << BITS;
+/// Entries per set. With one, code that runs through two blocks whose
+/// EIPs share a set (two pages, the same offset pattern) missed at every
+/// pass: the busybox shell loop of the comparison benchmark had eight
+/// such pairs, each costing a dispatcher round trip per iteration.
+const WAYS: usize = 2;
+const ENTRIES: usize = WAYS << BITS;
 /// An impossible mode word marks an empty entry.
 const EMPTY_MODE: u32 = u32::MAX;
 
@@ -34,12 +44,22 @@ pub struct Entry {
     pub cs_limit: u32,
     pub code: usize,
     /// Index of the translation (for the dispatcher).
-    pub index: usize,
+    pub index: u32,
+    /// The linear page of the block's start, with [`GLOBAL`] set when the
+    /// TLB translation it was found through was a global page.
+    pub page: u32,
 }
+
+/// In [`Entry::page`]: the page is global (survives CR3 loads).
+pub const GLOBAL: u32 = 1;
 
 const _: () = assert!(std::mem::size_of::<Entry>() == 32);
 
 impl Entry {
+    fn matches(&self, eip: u32, mode: u32, cs_base: u32, cs_limit: u32) -> bool {
+        self.eip == eip && self.mode == mode && self.cs_base == cs_base && self.cs_limit == cs_limit
+    }
+
     const EMPTY: Entry = Entry {
         eip: 0,
         mode: EMPTY_MODE,
@@ -47,14 +67,15 @@ impl Entry {
         cs_limit: 0,
         code: 0,
         index: 0,
+        page: 0,
     };
 }
 
-/// The slot of `eip`: low bits mixed with the page number, so that code
-/// at the same offset in different pages does not collide.
+/// The set of `eip`: low bits mixed with the page number, so that code
+/// at the same offset in different pages seldom shares a set.
 #[inline]
-pub fn index(eip: u32) -> usize {
-    ((eip ^ (eip >> BITS)) as usize) & (ENTRIES - 1)
+pub fn set(eip: u32) -> usize {
+    ((eip ^ (eip >> BITS)) as usize) & ((1 << BITS) - 1)
 }
 
 pub struct JumpCache {
@@ -64,6 +85,9 @@ pub struct JumpCache {
     pub tlb_flushes: u64,
     /// Entries made since the last clear (clearing an empty table is free).
     filled: bool,
+    /// One bit per linear page that may have entries (a set bit may be
+    /// stale): INVLPG of a page without one costs a bit test, not a scan.
+    pages: Box<[u64]>,
 }
 
 impl JumpCache {
@@ -72,6 +96,7 @@ impl JumpCache {
             table: vec![Entry::EMPTY; ENTRIES].into_boxed_slice(),
             tlb_flushes: 0,
             filled: false,
+            pages: vec![0; (1 << 20) / 64].into_boxed_slice(),
         }
     }
 
@@ -83,24 +108,74 @@ impl JumpCache {
     pub fn clear(&mut self) {
         if self.filled {
             self.table.fill(Entry::EMPTY);
+            self.pages.fill(0);
             self.filled = false;
+        }
+    }
+
+    /// Drop the entries the TLB flushes in `log` may have made stale.
+    pub fn forget(&mut self, log: &FlushLog) {
+        if !self.filled {
+            return;
+        }
+        if log.everything {
+            self.clear();
+            return;
+        }
+        if log.non_global {
+            self.retain(|e| e.page & GLOBAL != 0);
+        }
+        for &page in log.pages() {
+            let (word, bit) = ((page >> 18) as usize, 1u64 << ((page >> 12) & 63));
+            if self.pages[word] & bit != 0 {
+                self.retain(|e| e.page & !GLOBAL != page);
+                self.pages[word] &= !bit;
+            }
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
+        for e in self.table.iter_mut() {
+            if e.mode != EMPTY_MODE && !keep(e) {
+                *e = Entry::EMPTY;
+            }
         }
     }
 
     /// The translation index cached for this CS:EIP and mode.
     pub fn get(&self, eip: u32, mode: u32, cs_base: u32, cs_limit: u32) -> Option<usize> {
-        let e = &self.table[index(eip)];
-        (e.eip == eip && e.mode == mode && e.cs_base == cs_base && e.cs_limit == cs_limit).then_some(e.index)
+        self.ways(eip)
+            .iter()
+            .find(|e| e.matches(eip, mode, cs_base, cs_limit))
+            .map(|e| e.index as usize)
     }
 
-    pub fn insert(&mut self, eip: u32, mode: u32, cs_base: u32, cs_limit: u32, code: usize, index_: usize) {
-        self.table[index(eip)] = Entry {
+    fn ways(&self, eip: u32) -> &[Entry] {
+        let first = WAYS * set(eip);
+        &self.table[first..first + WAYS]
+    }
+
+    /// Cache translation `index_` (host code at `code`) for this CS:EIP
+    /// and mode; `global` says the TLB found its page global.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert(&mut self, eip: u32, mode: u32, cs_base: u32, cs_limit: u32, code: usize, index_: usize, global: bool) {
+        let page = cs_base.wrapping_add(eip) & !0xFFF;
+        self.pages[(page >> 18) as usize] |= 1u64 << ((page >> 12) & 63);
+        // The newest entry goes first (the stub probes it first); the
+        // other way keeps the previous first one, unless that was this
+        // key's own stale entry.
+        let first = WAYS * set(eip);
+        if !self.table[first].matches(eip, mode, cs_base, cs_limit) {
+            self.table[first + 1] = self.table[first];
+        }
+        self.table[first] = Entry {
             eip,
             mode,
             cs_base,
             cs_limit,
             code,
-            index: index_,
+            index: index_ as u32,
+            page: page | if global { GLOBAL } else { 0 },
         };
         self.filled = true;
     }
@@ -110,6 +185,7 @@ impl JumpCache {
 /// the block's mode in ESI, jump to the cached translation, or leave to
 /// the dispatcher (`CONTINUE`) at `leave`.
 pub fn stub(base: usize, table: usize, leave: usize) -> Vec<u8> {
+    const _: () = assert!(WAYS == 2 && std::mem::size_of::<Entry>() == 32);
     let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(base);
     dynasm!(a
         ; .arch x64
@@ -117,24 +193,83 @@ pub fn stub(base: usize, table: usize, leave: usize) -> Vec<u8> {
         ; mov ecx, eax
         ; shr ecx, BITS as i8
         ; xor ecx, eax
-        ; and ecx, (ENTRIES - 1) as i32
-        ; shl ecx, 5
+        ; and ecx, ((1 << BITS) - 1) as i32
+        ; shl ecx, 6
         ; mov rdx, QWORD table as i64
         ; add rdx, rcx
+        ; mov r8d, [rbx + state::seg(sreg::CS, layout::BASE)]
+        ; mov r9d, [rbx + state::seg(sreg::CS, layout::LIMIT)]
         ; cmp eax, [rdx]
-        ; jne >miss
+        ; jne >second
         ; cmp esi, [rdx + 4]
-        ; jne >miss
-        ; mov ecx, [rbx + state::seg(sreg::CS, layout::BASE)]
-        ; cmp ecx, [rdx + 8]
-        ; jne >miss
-        ; mov ecx, [rbx + state::seg(sreg::CS, layout::LIMIT)]
-        ; cmp ecx, [rdx + 12]
-        ; jne >miss
+        ; jne >second
+        ; cmp r8d, [rdx + 8]
+        ; jne >second
+        ; cmp r9d, [rdx + 12]
+        ; jne >second
         ; jmp QWORD [rdx + 16]
+        ; second:
+        ; cmp eax, [rdx + 32]
+        ; jne >miss
+        ; cmp esi, [rdx + 36]
+        ; jne >miss
+        ; cmp r8d, [rdx + 40]
+        ; jne >miss
+        ; cmp r9d, [rdx + 44]
+        ; jne >miss
+        ; jmp QWORD [rdx + 48]
         ; miss:
         ; mov eax, exit::CONTINUE as i32
         ; jmp extern leave
     );
     a.finalize().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two EIPs in one set (same offset pattern in two pages).
+    const A: u32 = 0x0804_9B40;
+    const B: u32 = 0x081A_9AA0;
+
+    #[test]
+    fn two_blocks_sharing_a_set_both_stay() {
+        assert_eq!(set(A), set(B));
+        let mut jc = JumpCache::new();
+        jc.insert(A, 1, 0, !0, 0x100, 1, false);
+        jc.insert(B, 1, 0, !0, 0x200, 2, false);
+        assert_eq!(jc.get(A, 1, 0, !0), Some(1));
+        assert_eq!(jc.get(B, 1, 0, !0), Some(2));
+        // A different mode is a different key.
+        assert_eq!(jc.get(A, 3, 0, !0), None);
+    }
+
+    #[test]
+    fn flushes_drop_only_what_they_may_have_changed() {
+        let mut jc = JumpCache::new();
+        jc.insert(0xC100_0000, 1, 0, !0, 0x100, 1, true);
+        jc.insert(0x0804_8000, 1, 0, !0, 0x200, 2, false);
+        jc.insert(0x0805_0000, 1, 0, !0, 0x300, 3, false);
+        // A CR3 load with PGE: global pages stay.
+        let mut t = cpu::mmu::Tlb::default();
+        t.flush(true);
+        jc.forget(&t.log.take());
+        assert_eq!(jc.get(0xC100_0000, 1, 0, !0), Some(1));
+        assert_eq!(jc.get(0x0804_8000, 1, 0, !0), None);
+        // INVLPG of a page without entries changes nothing; of a page with
+        // one drops it, global or not.
+        jc.insert(0x0804_8000, 1, 0, !0, 0x200, 2, false);
+        t.flush_page(0x0900_0000);
+        jc.forget(&t.log.take());
+        assert_eq!(jc.get(0x0804_8000, 1, 0, !0), Some(2));
+        t.flush_page(0xC100_0123);
+        jc.forget(&t.log.take());
+        assert_eq!(jc.get(0xC100_0000, 1, 0, !0), None);
+        assert_eq!(jc.get(0x0804_8000, 1, 0, !0), Some(2));
+        // Everything.
+        t.flush(false);
+        jc.forget(&t.log.take());
+        assert_eq!(jc.get(0x0804_8000, 1, 0, !0), None);
+    }
 }

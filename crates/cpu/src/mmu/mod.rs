@@ -11,6 +11,6 @@ mod walk;
 mod wide;
 
 pub use access::Mmu;
-pub use tlb::{ITLB_SETS, TLB_SETS, Tlb, TlbEntry};
+pub use tlb::{FlushLog, ITLB_SETS, TLB_SETS, Tlb, TlbEntry};
 pub use walk::Intent;
 pub use wide::{Order, Shape, StoreTarget};

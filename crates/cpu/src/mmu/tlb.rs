@@ -51,6 +51,12 @@ impl TlbEntry {
         write_addend: 0,
         flags: 0,
     };
+
+    /// Whether this is a global page's translation (kept by CR3 loads
+    /// while CR4.PGE is set).
+    pub fn global(&self) -> bool {
+        self.flags & flag::GLOBAL != 0
+    }
 }
 
 /// Two sets of entries: index 0 for supervisor accesses, 1 for user
@@ -66,6 +72,54 @@ pub struct Tlb {
     /// Counts flushes of any kind: caches keyed by linear address (the
     /// recompiler's jump cache) are valid only while it stays the same.
     pub flushes: u64,
+    /// What the flushes dropped, for such a cache to drop as little.
+    pub log: FlushLog,
+}
+
+/// What the TLB flushes since the last [`FlushLog::take`] dropped. A cache
+/// keyed by linear address need not be emptied for every flush: a CR3
+/// load with CR4.PGE keeps global pages (the kernel's code, under Linux),
+/// and INVLPG is mostly for data pages (kmap, fixmap) holding no code.
+/// One consumer takes it; with no consumer it just saturates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlushLog {
+    /// Everything went, global pages too (CR0/CR4 paging changes, a CR3
+    /// load without PGE, map changes), or more single pages than `pages`
+    /// holds.
+    pub everything: bool,
+    /// Every non-global page went (a CR3 load with CR4.PGE).
+    pub non_global: bool,
+    /// Page bases flushed one at a time (INVLPG), the first `len`.
+    pages: [u32; FlushLog::PAGES],
+    len: u8,
+}
+
+impl FlushLog {
+    /// Single pages remembered before the log gives up and says
+    /// `everything`.
+    pub const PAGES: usize = 8;
+
+    /// The log so far, leaving it empty.
+    pub fn take(&mut self) -> FlushLog {
+        std::mem::take(self)
+    }
+
+    /// The pages flushed one at a time.
+    pub fn pages(&self) -> &[u32] {
+        &self.pages[..self.len as usize]
+    }
+
+    fn page(&mut self, page: u32) {
+        if self.everything || self.pages().contains(&page) {
+            return;
+        }
+        if self.len as usize == Self::PAGES {
+            self.everything = true;
+        } else {
+            self.pages[self.len as usize] = page;
+            self.len += 1;
+        }
+    }
 }
 
 impl Default for Tlb {
@@ -75,6 +129,7 @@ impl Default for Tlb {
             code: [[TlbEntry::EMPTY; ITLB_SETS]; 2],
             map_generation: 0,
             flushes: 0,
+            log: FlushLog::default(),
         }
     }
 }
@@ -93,6 +148,7 @@ impl Tlb {
     /// Drop everything (CR0/CR4 paging changes, A20, map changes).
     pub fn flush_all(&mut self) {
         self.flushes += 1;
+        self.log.everything = true;
         for set in &mut self.sets {
             set.fill(TlbEntry::EMPTY);
         }
@@ -105,6 +161,11 @@ impl Tlb {
     /// `keep_global`.
     pub fn flush(&mut self, keep_global: bool) {
         self.flushes += 1;
+        if keep_global {
+            self.log.non_global = true;
+        } else {
+            self.log.everything = true;
+        }
         for e in self.sets.iter_mut().flatten().chain(self.code.iter_mut().flatten()) {
             if !keep_global || e.flags & flag::GLOBAL == 0 {
                 *e = TlbEntry::EMPTY;
@@ -115,6 +176,7 @@ impl Tlb {
     /// INVLPG: drop the entries for the page holding `lin`.
     pub fn flush_page(&mut self, lin: u32) {
         self.flushes += 1;
+        self.log.page(lin & !0xFFF);
         let (i, ci) = (Self::index(lin), Self::code_index(lin));
         for set in &mut self.sets {
             if set[i].lin == lin & !0xFFF {
@@ -138,5 +200,29 @@ impl Tlb {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_says_what_the_flushes_dropped() {
+        let mut t = Tlb::default();
+        t.flush_page(0x1234);
+        t.flush_page(0x1FFF);
+        t.flush(true);
+        let log = t.log.take();
+        assert_eq!(log.pages(), &[0x1000]);
+        assert!(log.non_global && !log.everything);
+        assert_eq!(t.log, FlushLog::default());
+        t.flush(false);
+        assert!(t.log.take().everything);
+        // More single pages than the log holds: everything.
+        for p in 0..=FlushLog::PAGES as u32 {
+            t.flush_page(p << 12);
+        }
+        assert!(t.log.take().everything);
     }
 }
