@@ -141,3 +141,57 @@ fn fs_with_a_base_adds_it_and_checks_the_offset() {
     let code = with_hlt(&[0x66, 0x64, 0x89, 0x05, 0, 0, 0, 0, 0x66, 0x64, 0x89, 0x05, 0xFF, 0xFF, 0xFF, 0xFF]);
     lockstep(|| with_based_fs(&code, 0x10_0002), 100);
 }
+
+/// A loop through a block that starts with ADD EAX,imm32 at 0x10FFE,
+/// running into the next page, and reached from the block before it in
+/// its page (NOPs from 0x10FF0) by a chain. Each pass rewrites one byte of
+/// the immediate, in the second page.
+fn crossing_loop() -> Vec<u8> {
+    let mut code = vec![0x90; 0x1010];
+    code[..5].copy_from_slice(&[0xB9, 0x03, 0x00, 0x00, 0x00]); // MOV ECX,3
+    let jmp = 0x0FF0i32 - 0x0A;
+    code[5] = 0xE9; // JMP 0x10FF0
+    code[6..10].copy_from_slice(&jmp.to_le_bytes());
+    code[0xFFE..0x1003].copy_from_slice(&[0x05, 0x78, 0x56, 0x34, 0x12]); // ADD EAX,0x12345678
+    // INC byte [0x11001]; DEC ECX; JNZ 0x10FF0; HLT
+    code[0x1003..0x100E].copy_from_slice(&[0xFE, 0x05, 0x01, 0x10, 0x01, 0x00, 0x49, 0x75, 0xE4, 0xF4, 0x90]);
+    code
+}
+
+/// EAX after `crossing_loop`: the immediate's third byte counts up.
+const CROSSING_EAX: u32 = REGS[0]
+    .wrapping_add(0x1234_5678)
+    .wrapping_add(0x1235_5678)
+    .wrapping_add(0x1236_5678);
+
+#[test]
+fn an_instruction_across_a_page_end_is_fetched_at_every_pass() {
+    // The translation of such a block must fetch the instruction at run
+    // time: its key, the first page, never changes.
+    let code = crossing_loop();
+    let t = lockstep(|| programs::flat32(&code, REGS, 0), 200);
+    assert_eq!(t.instructions, 2 + 3 * (14 + 4) + 1, "with the HLT: {t:?}");
+    let (s, _) = lockstep_state(|| programs::flat32(&code, REGS, 0));
+    assert_eq!(s.gpr[0], CROSSING_EAX);
+}
+
+#[test]
+fn a_chained_block_across_a_page_end_runs_at_its_own_eip() {
+    // Free-running (lockstep runs one block at a time, so no chains): the
+    // chain into the crossing block does not store EIP; the block must.
+    use cpu::Engine;
+    let code = crossing_loop();
+    let mut r = recompiler::Recompiler::new(1).expect("recompiler");
+    let (mut s, mut m) = programs::flat32(&code, REGS, 0);
+    let mut bus = cpu::NullBus::default();
+    for _ in 0..100 {
+        if s.halted {
+            break;
+        }
+        r.run(&mut s, &mut m, &mut bus, 1000);
+    }
+    assert!(s.halted && r.stats.chains > 0, "halted {} chains {}", s.halted, r.stats.chains);
+    assert_eq!(s.gpr[0], CROSSING_EAX);
+    // Not one NOP twice.
+    assert_eq!(r.instructions(), 2 + 3 * (14 + 4) + 1);
+}

@@ -17,14 +17,27 @@ pub struct GuestBlock {
     pub bytes: u32,
 }
 
+/// What can be translated at a guest address.
+pub enum Read {
+    Block(GuestBlock),
+    /// The first instruction runs on into the next page. Its bytes and
+    /// the second page's mapping may change without this page changing,
+    /// so it is not decoded here: its translation fetches and runs it
+    /// through the interpreter each time (`rt_uncached`), which still
+    /// saves the dispatcher round trip a hot loop would otherwise pay
+    /// at every pass.
+    Crossing,
+}
+
 /// Decode the block at `phys` (CS:EIP = `eip`), from RAM or ROM, marking a
 /// RAM page as holding code. `None` when the code cannot be translated
-/// (MMIO, or the first instruction crosses the page end or CS limit).
-pub fn read(c: &mut Ctx, phys: u32, eip: u32, code32: bool) -> Option<GuestBlock> {
+/// (MMIO, an instruction that does not decode or passes the CS limit).
+pub fn read(c: &mut Ctx, phys: u32, eip: u32, code32: bool) -> Option<Read> {
     let (bytes, ram_off) = cpu::interp::code_window(c.mem, phys)?;
     let cs = c.s.seg[cpu::state::sreg::CS];
     let mut insns = Vec::new();
     let mut off = 0usize;
+    let mut crossing = false;
     while insns.len() < MAX_INSNS && off < bytes.len() {
         let ip = eip.wrapping_add(off as u32);
         let window = &bytes[off..(off + 32).min(bytes.len())];
@@ -43,19 +56,22 @@ pub fn read(c: &mut Ctx, phys: u32, eip: u32, code32: bool) -> Option<GuestBlock
             // An instruction crossing the page, or one that does not
             // decode: the block ends before it and the interpreter meets it
             // (and raises its fault) when it is reached.
-            Err(_) => break,
+            Err(e) => {
+                crossing = e == cpu::interp::decode::DecodeError::NeedMore;
+                break;
+            }
         }
     }
     if insns.is_empty() {
-        return None;
+        return crossing.then_some(Read::Crossing);
     }
     if let Some(r) = ram_off {
         c.mem.code.mark(r);
         c.tlb.protect_ram_page((r & !0xFFF) as u32);
     }
-    Some(GuestBlock {
+    Some(Read::Block(GuestBlock {
         insns,
         eip,
         bytes: off as u32,
-    })
+    }))
 }

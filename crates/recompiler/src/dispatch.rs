@@ -256,7 +256,15 @@ impl Recompiler {
 
     fn translate_inner(&mut self, c: &mut Ctx, key: Key) -> Option<usize> {
         let code32 = key.mode & mode::CODE32 != 0;
-        let block = block::read(c, key.phys, key.eip, code32)?;
+        let block = match block::read(c, key.phys, key.eip, code32)? {
+            block::Read::Block(b) => b,
+            // No instructions: `translate_crossing` below.
+            block::Read::Crossing => block::GuestBlock {
+                insns: Vec::new(),
+                eip: key.eip,
+                bytes: 1,
+            },
+        };
         let insns: Box<[Insn]> = block.insns.iter().map(|(i, _)| *i).collect();
         let targets = Targets {
             leave: self.leave,
@@ -274,7 +282,14 @@ impl Recompiler {
             cap: SLOTS as u32,
             used: Vec::new(),
         };
-        let (code, made) = emit::translate(&block, &insns, key.mode, self.code.next_addr(), &targets, &mut slots);
+        let (code, made) = if block.insns.is_empty() {
+            (
+                emit::translate_crossing(key.eip, key.mode, self.code.next_addr(), &targets),
+                emit::Made::default(),
+            )
+        } else {
+            emit::translate(&block, &insns, key.mode, self.code.next_addr(), &targets, &mut slots)
+        };
         let used = std::mem::take(&mut slots.used);
         self.stats.inline_instructions += made.inline as u64;
         self.stats.fallback_instructions += made.fallback as u64;
@@ -289,7 +304,7 @@ impl Recompiler {
             use iced_x86::Formatter;
             use std::io::Write;
             let mut fmt = iced_x86::IntelFormatter::new();
-            let mut text = String::new();
+            let mut text = String::from(if block.insns.is_empty() { "(crosses the page end)" } else { "" });
             for (_, ins) in &block.insns {
                 fmt.format(ins, &mut text);
                 text.push_str(" | ");

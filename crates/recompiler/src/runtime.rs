@@ -53,6 +53,13 @@ pub unsafe extern "sysv64" fn rt_exec(frame: *mut Frame, insn: *const Insn) -> u
             *f.fallbacks.add(insn.code as usize) += 1;
         }
     }
+    finish(c, insn, true)
+}
+
+/// Execute `insn` with EIP already at the next instruction: the common
+/// tail of `rt_exec` and `rt_uncached`. A jump ends the block only if
+/// `jump_ends` (the caller's code goes on at the next instruction).
+fn finish(c: &mut Ctx, insn: &Insn, jump_ends: bool) -> u32 {
     let next = c.s.eip;
     let start = next.wrapping_sub(insn.len as u32);
     c.s.eflags_rest &= !x86::flags::RF;
@@ -68,11 +75,34 @@ pub unsafe extern "sysv64" fn rt_exec(frame: *mut Frame, insn: *const Insn) -> u
     }
     // A TLB flush (CR3, INVLPG, paging changes) ends the block: the
     // dispatcher must drop the jump cache before the next lookup.
-    if c.end_block || c.s.eip != next || c.tlb.flushes != tlb_flushes {
+    if c.end_block || (jump_ends && c.s.eip != next) || c.tlb.flushes != tlb_flushes {
         c.end_block = false;
         return exec::END;
     }
     exec::NEXT
+}
+
+/// Fetch, decode and execute the instruction at CS:EIP as the
+/// interpreter does for code it cannot cache (one that runs into the next
+/// page: see `block::Read::Crossing`). Returns as `rt_exec`, except that
+/// a jump is `NEXT` too: the caller leaves for CS:EIP either way.
+///
+/// # Safety
+/// As `rt_exec`.
+pub unsafe extern "sysv64" fn rt_uncached(frame: *mut Frame) -> u32 {
+    // SAFETY: per the function's contract, the frame and its context are
+    // valid and unaliased for the duration of this call.
+    let c = unsafe { &mut *((*frame).ctx as *mut Ctx) };
+    match cpu::interp::fetch_uncached(c) {
+        Ok(insn) => {
+            c.s.eip = c.s.eip.wrapping_add(insn.len as u32);
+            finish(c, &insn, false)
+        }
+        Err(e) => {
+            c.raise(e);
+            exec::FAULTED
+        }
+    }
 }
 
 /// Bit 32 of a load helper's result: the access faulted (and the fault

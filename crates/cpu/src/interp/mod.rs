@@ -476,7 +476,10 @@ fn run_uncached(c: &mut Ctx, stats: &mut Stats) -> u64 {
     1
 }
 
-fn fetch_uncached(c: &mut Ctx) -> Res<Insn> {
+/// Fetch and decode the instruction at CS:EIP through the MMU, byte by
+/// byte and across a page end, without the decode cache: for code the
+/// cache cannot hold (and the recompiler's translations of such code).
+pub fn fetch_uncached(c: &mut Ctx) -> Res<Insn> {
     let cs = c.s.seg[sreg::CS];
     let eip = c.s.eip;
     let code32 = cs.db();

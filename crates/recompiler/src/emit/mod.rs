@@ -212,6 +212,45 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     (g.a.finalize().unwrap_or_default(), made)
 }
 
+/// Translate a block whose first instruction runs into the next page
+/// (`block::Read::Crossing`): the interpreter fetches and executes it at
+/// run time, and the block leaves through the jump cache.
+pub fn translate_crossing(eip: u32, mode: u32, base: usize, t: &Targets) -> Vec<u8> {
+    let mut a = Asm::new(base);
+    let f = runtime::rt_uncached as *const () as i64;
+    // EIP first: a chain from the block before does not store it.
+    dynasm!(a
+        ; .arch x64
+        ; mov DWORD [rbx + state::EIP], eip as i32
+        ; sub QWORD [r12 + off::BUDGET], 1
+        ; jl >budget
+        ; mov rdi, r12
+        ; mov rax, QWORD f
+        ; call rax
+        ; cmp eax, exec::NEXT as i32
+        ; jne >out
+    );
+    exit_lookup(&mut a, mode, 1, t);
+    // FAULTED: nothing retired; END: one instruction. As the tail of
+    // `translate`.
+    dynasm!(a
+        ; .arch x64
+        ; out:
+        ; shr eax, 1
+        ; add QWORD [r12 + off::RETIRED], rax
+        ; neg rax
+        ; add rax, 1
+        ; add QWORD [r12 + off::BUDGET], rax
+        ; mov eax, exit::CONTINUE as i32
+        ; jmp extern t.leave
+        ; budget:
+        ; add QWORD [r12 + off::BUDGET], 1
+        ; mov eax, exit::BUDGET as i32
+        ; jmp extern t.leave
+    );
+    a.finalize().unwrap_or_default()
+}
+
 /// Leave the block after all `n` instructions, continuing at `eip`.
 fn exit_to(a: &mut Asm, eip: u32, n: i32, t: &Targets) {
     dynasm!(a
