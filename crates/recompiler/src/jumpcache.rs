@@ -193,7 +193,7 @@ pub fn stub(base: usize, table: usize, leave: usize) -> Vec<u8> {
         ; mov ecx, eax
         ; shr ecx, BITS as i8
         ; xor ecx, eax
-        ; and ecx, ((1 << BITS) - 1) as i32
+        ; and ecx, (1i32 << BITS) - 1
         ; shl ecx, 6
         ; mov rdx, QWORD table as i64
         ; add rdx, rcx
