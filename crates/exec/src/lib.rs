@@ -9,7 +9,8 @@
 //! | `--engine auto` (default), hot blocks (run [`AUTO_THRESHOLD`] times) | recompiler | translation pays for itself only on code that runs again |
 //! | `auto`, cold blocks | interpreter (inside the recompiler's loop) | translating code that runs once costs more than interpreting it |
 //! | any engine: TF, RF, interrupt shadow, DR7 breakpoints, the last instructions of a budget | interpreter, one instruction at a time | these rules act per instruction |
-//! | any engine: code in MMIO, instructions crossing a page or the CS limit | interpreter | such code cannot be cached safely |
+//! | any engine: code in MMIO, instructions crossing the CS limit | interpreter | such code cannot be cached safely |
+//! | recompiler: a block whose first instruction crosses into the next page | a translation calling the interpreter's uncached fetch and execute | its bytes may change without its first page changing; a hot loop through it still stays out of the dispatcher |
 //! | `--switch-every N` | alternate interpreter and recompiler every N instructions | stress test of moving the CPU between engines |
 //!
 //! Every engine shares `CpuState` and guest memory, so a switch is free:
