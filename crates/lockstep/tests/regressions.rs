@@ -195,3 +195,32 @@ fn a_chained_block_across_a_page_end_runs_at_its_own_eip() {
     // Not one NOP twice.
     assert_eq!(r.instructions(), 2 + 3 * (14 + 4) + 1);
 }
+
+#[test]
+fn flags_deferred_to_a_fault_are_the_ones_it_shows() {
+    // ADD EAX,ECX; INC EDX; MOV [EBX],EAX; SUB EAX,EAX: the ADD's flags
+    // are overwritten by the INC and the INC's by the SUB, so they are
+    // needed only if the store faults, which it does: EBX = 0xFFFFFFFE,
+    // a dword past offset 0xFFFFFFFF, #GP. The fault must show the INC's
+    // flags over the ADD's CF (the handler's HLT ends the guest).
+    let code = with_hlt(&[0x01, 0xC8, 0x42, 0x89, 0x03, 0x29, 0xC0]);
+    let mut regs = REGS;
+    regs[3] = 0xFFFF_FFFE;
+    let (s, _) = lockstep_state(|| programs::flat32(&code, regs, 0));
+    assert!(s.halted);
+    // A load that faults: MOV EDX,[EBX] after a SUB.
+    let code = with_hlt(&[0x29, 0xC8, 0x8B, 0x13, 0x29, 0xC0]);
+    lockstep(|| programs::flat32(&code, regs, 0), 100);
+}
+
+#[test]
+fn flags_deferred_to_a_store_into_code_are_computed_on_that_exit() {
+    // ADD EAX,ECX; MOV [0x10018],DL (past the HLT, in this block's own page: the block
+    // ends after it); then SUB EAX,EAX in the next block. The state
+    // between the blocks must hold the ADD's flags.
+    let mut code = vec![0x01, 0xC8, 0x88, 0x15, 0x18, 0x00, 0x01, 0x00, 0x29, 0xC0];
+    code.resize(0x10, 0x90);
+    code.push(0xF4);
+    let t = lockstep(|| programs::flat32(&code, REGS, 0), 100);
+    assert!(t.steps >= 2, "{t:?}");
+}

@@ -354,6 +354,8 @@ impl Recompiler {
             end: 0,
             last_slot: NO_SLOT,
             arg: 0,
+            flag_a: 0,
+            flag_b: 0,
             fallbacks: if self.fallbacks.is_empty() {
                 std::ptr::null_mut()
             } else {

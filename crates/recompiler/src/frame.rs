@@ -27,8 +27,12 @@ pub struct Frame {
     /// The chain slot through which the last block left (to be patched to
     /// the next block), or `NO_SLOT`.
     pub last_slot: u32,
-    /// Parameters of a slow-path thunk call (see `thunks`).
+    /// Parameters of a slow-path thunk call (see `thunks`), with the
+    /// pending deferred flag operation in bits 24-31 (see `deferred`).
     pub arg: u32,
+    /// The operands of the pending deferred flag operation.
+    pub flag_a: u32,
+    pub flag_b: u32,
     /// Counters of handler calls by iced `Code` (`fallback_len` of them),
     /// or null when statistics are off.
     pub fallbacks: *mut u64,
@@ -48,6 +52,8 @@ pub mod off {
     pub const END: i32 = offset_of!(Frame, end) as i32;
     pub const LAST_SLOT: i32 = offset_of!(Frame, last_slot) as i32;
     pub const ARG: i32 = offset_of!(Frame, arg) as i32;
+    pub const FLAG_A: i32 = offset_of!(Frame, flag_a) as i32;
+    pub const FLAG_B: i32 = offset_of!(Frame, flag_b) as i32;
 }
 
 /// Offsets into `CpuState` used by generated code.

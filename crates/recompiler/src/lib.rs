@@ -6,9 +6,11 @@
 //! instruction becomes either inline host code or a call into the
 //! interpreter's handler for it (so every instruction is covered from the
 //! start and exactness never depends on how much is translated inline).
-//! Guest state stays in `CpuState` at every instruction boundary, so a
-//! faulting instruction leaves exactly the interpreter's state, and the
-//! execution manager can switch engines between any two blocks.
+//! Guest state is exact in `CpuState` at every instruction boundary where
+//! the block may leave (arithmetic flags only rare exits need are computed
+//! on those exits, see `deferred`), so a faulting instruction leaves
+//! exactly the interpreter's state, and the execution manager can switch
+//! engines between any two blocks.
 //!
 //! Cold code is interpreted; a block is translated once it has run
 //! `threshold` times. Translations are keyed by physical address, EIP and
@@ -18,6 +20,7 @@
 
 mod block;
 mod codebuf;
+mod deferred;
 mod dispatch;
 // dynasm expands dynamic register operands (`Rd(n)`) to `n.into()`, a
 // conversion clippy calls useless when `n` is already a `u8`.

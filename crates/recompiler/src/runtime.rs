@@ -8,6 +8,7 @@
 //! pointers (by generated code) or through the `Ctx` re-borrowed from the
 //! frame (by helpers), one at a time, on one thread.
 
+use crate::deferred;
 use crate::frame::{Frame, off};
 use cpu::Ctx;
 use cpu::flags::{W8, W16, W32};
@@ -145,6 +146,8 @@ pub unsafe extern "sysv64" fn rt_load(frame: *mut Frame, lin: u32, size_seg: u32
     match r {
         Ok(v) => v as u64,
         Err(e) => {
+            // SAFETY: per the contract, `frame` is live.
+            unsafe { pending_flags(frame, c) };
             c.raise(e);
             LOAD_FAULT
         }
@@ -176,10 +179,40 @@ pub unsafe extern "sysv64" fn rt_store(frame: *mut Frame, lin: u32, value: u32, 
             0
         }
         Err(e) => {
+            // SAFETY: per the contract, `frame` is live.
+            unsafe { pending_flags(frame, c) };
             c.raise(e);
             exec::FAULTED
         }
     }
+}
+
+/// Compute the flags of the deferred operation the slow path's `arg`
+/// names (see `deferred`), before a fault is delivered. Only then: an
+/// access that succeeds may belong to an instruction that already stored
+/// its own flags (a read-modify-write's store), which these would undo.
+///
+/// # Safety
+/// `frame` must be live (as for the helpers that call this).
+unsafe fn pending_flags(frame: *mut Frame, c: &mut Ctx) {
+    // SAFETY: per the contract.
+    let f = unsafe { &*frame };
+    let code = f.arg >> deferred::ARG_SHIFT;
+    if code != 0 {
+        deferred::materialize(f, c.s, code);
+    }
+}
+
+/// The code-write exit of a block with a deferred flag operation pending:
+/// compute its flags (`code`, see `deferred`).
+///
+/// # Safety
+/// As for [`rt_exec`].
+pub unsafe extern "sysv64" fn rt_flags(frame: *mut Frame, code: u32) {
+    // SAFETY: per the contract.
+    let c = unsafe { ctx(frame) };
+    // SAFETY: per the contract, `frame` is live; only its slots are read.
+    deferred::materialize(unsafe { &*frame }, c.s, code);
 }
 
 /// Inline accesses are made only through segments that admit every

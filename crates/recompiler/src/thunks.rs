@@ -5,7 +5,8 @@
 //! register-saving code exists once instead of at every access.
 //!
 //! Calling convention (from generated code): ESI = linear address,
-//! `Frame::arg` = size | segment << 8 | for_write << 16. On return CF is
+//! `Frame::arg` = size | segment << 8 | for_write << 16 | the pending
+//! deferred flag operation << 24 (see `deferred`). On return CF is
 //! clear and every register but the load destination is intact, or CF is
 //! set and EAX = `exec::FAULTED` (the fault was delivered).
 
@@ -74,6 +75,7 @@ pub fn assemble(base: usize) -> (Vec<u8>, Thunks) {
             ; mov edx, [r12 + off::ARG]
             ; mov ecx, edx
             ; shr ecx, 16
+            ; and ecx, 1
             ; and edx, 0xFFFF
             ; mov rax, QWORD load_fn
             ; call rax

@@ -1,5 +1,5 @@
-//! Arithmetic-flag liveness within a block: which instructions must store
-//! the flags they produce.
+//! Arithmetic-flag liveness within a block: what each instruction must do
+//! with the flags it produces.
 //!
 //! Every inline template keeps the guest flags in `CpuState` in the lazy
 //! form, which costs a dozen host instructions for an ADD. When the next
@@ -9,6 +9,8 @@
 //! instruction that can fault (its exit shows the state before it), one
 //! that can end the block after it (a store into a page holding code, a
 //! helper call), and the block's end (the next block may read anything).
+//! Faults and code-write exits are rare: flags that only they can see are
+//! deferred to them (`Need::Rare`, see `deferred`).
 
 use super::classify::{AluOp, Count, Kind, Opnd};
 
@@ -74,20 +76,64 @@ fn uses(k: &Kind) -> Use {
     }
 }
 
-/// For each instruction of the block: whether it must store its flags.
-pub fn needed(kinds: &[Kind]) -> Vec<bool> {
-    let mut need = vec![true; kinds.len()];
-    // At the block's end everything is live.
-    let mut live = ALL;
+/// What an instruction must do with the flags it produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing: they are overwritten before anything can see them.
+    Dead,
+    /// Only a rare exit (a fault, a store into code) may see them: keep
+    /// the operands for the exit paths to compute them (`deferred`).
+    Rare,
+    /// Store them in `CpuState`.
+    Full,
+}
+
+/// Whether `k`'s flags can be deferred (`deferred::Op` covers it).
+fn deferrable(k: &Kind) -> bool {
+    matches!(
+        k,
+        Kind::Alu {
+            op: AluOp::Add | AluOp::Sub | AluOp::Cmp,
+            ..
+        } | Kind::Neg { .. }
+            | Kind::IncDec { .. }
+    )
+}
+
+/// For each instruction of the block: what to do with its flags.
+///
+/// Two live sets are carried backwards: flags that an instruction or the
+/// next block really reads, and flags that only rare exits may see. The
+/// exits of ordinary instructions (faults, the code-write exit of a store)
+/// are the rare ones; control transfers, handler calls and the block end
+/// read every flag.
+pub fn needed(kinds: &[Kind]) -> Vec<Need> {
+    let mut need = vec![Need::Full; kinds.len()];
+    // At the block's end everything is read.
+    let mut real = ALL;
+    let mut rare = 0;
     for (j, k) in kinds.iter().enumerate().rev() {
         let f = uses(k);
         if f.exits_after {
-            live = ALL;
+            rare = ALL;
         }
-        need[j] = f.may_write & live != 0;
-        live = (live & !f.kills) | f.reads;
+        need[j] = if f.may_write & real != 0 {
+            Need::Full
+        } else if f.may_write & rare != 0 {
+            if deferrable(k) { Need::Rare } else { Need::Full }
+        } else {
+            Need::Dead
+        };
+        real = (real & !f.kills) | f.reads;
+        rare &= !f.kills;
+        // A writer that keeps some flags (IMUL, rotates, a shift by CL that
+        // may be 0) merges with the ones in `CpuState` when it writes: it
+        // reads them. (INC/DEC's kept CF is in `reads` already.)
+        if need[j] == Need::Full && f.kills != ALL && !matches!(k, Kind::IncDec { .. }) {
+            real |= ALL & !f.kills;
+        }
         if f.exits_before {
-            live = ALL;
+            rare = ALL;
         }
     }
     need
@@ -95,6 +141,7 @@ pub fn needed(kinds: &[Kind]) -> Vec<bool> {
 
 #[cfg(test)]
 mod tests {
+    use super::Need::{Dead, Full, Rare};
     use super::*;
     use crate::emit::classify::{AluOp, Opnd};
 
@@ -114,11 +161,11 @@ mod tests {
             alu(AluOp::Sub, Opnd::Reg(2)),
             alu(AluOp::Cmp, Opnd::Reg(3)),
         ];
-        assert_eq!(needed(&k), vec![false, false, true]);
+        assert_eq!(needed(&k), vec![Dead, Dead, Full]);
     }
 
     #[test]
-    fn a_possible_fault_keeps_earlier_flags() {
+    fn a_possible_fault_defers_earlier_flags() {
         let k = [
             alu(AluOp::Add, Opnd::Reg(0)),
             Kind::Mov {
@@ -128,7 +175,7 @@ mod tests {
             },
             alu(AluOp::Sub, Opnd::Reg(2)),
         ];
-        assert_eq!(needed(&k), vec![true, false, true]);
+        assert_eq!(needed(&k), vec![Rare, Dead, Full]);
     }
 
     #[test]
@@ -138,7 +185,7 @@ mod tests {
             alu(AluOp::Adc, Opnd::Reg(1)),
             alu(AluOp::Xor, Opnd::Reg(2)),
         ];
-        assert_eq!(needed(&k), vec![true, false, true]);
+        assert_eq!(needed(&k), vec![Full, Dead, Full]);
     }
 
     #[test]
@@ -153,7 +200,7 @@ mod tests {
                 imm: None,
             },
         ];
-        assert_eq!(needed(&k), vec![true, true]);
+        assert_eq!(needed(&k), vec![Full, Full]);
         // A shift by CL may change nothing.
         let k = [
             alu(AluOp::Add, Opnd::Reg(0)),
@@ -165,6 +212,40 @@ mod tests {
             },
             Kind::Nop,
         ];
-        assert_eq!(needed(&k), vec![true, true, false]);
+        assert_eq!(needed(&k), vec![Full, Full, Dead]);
+    }
+
+    #[test]
+    fn a_partial_writer_reads_what_it_keeps() {
+        // ADD; IMUL (its CF/OF seen only by the fault of the MOV after
+        // it); MOV from memory: the IMUL merges into the ADD's flags in
+        // the state, so the ADD cannot be deferred.
+        let k = [
+            alu(AluOp::Add, Opnd::Reg(0)),
+            Kind::Imul {
+                w: 4,
+                dst: 0,
+                src: Opnd::Reg(1),
+                imm: None,
+            },
+            Kind::Mov {
+                w: 4,
+                dst: Opnd::Reg(0),
+                src: Opnd::Mem,
+            },
+            alu(AluOp::Sub, Opnd::Reg(2)),
+        ];
+        assert_eq!(needed(&k), vec![Full, Full, Dead, Full]);
+        // Logic results are not deferred (storing them is as cheap).
+        let k = [
+            alu(AluOp::Xor, Opnd::Reg(0)),
+            Kind::Mov {
+                w: 4,
+                dst: Opnd::Reg(0),
+                src: Opnd::Mem,
+            },
+            alu(AluOp::Sub, Opnd::Reg(2)),
+        ];
+        assert_eq!(needed(&k), vec![Full, Dead, Full]);
     }
 }

@@ -18,6 +18,7 @@ use crate::frame::{off, state};
 use crate::runtime::{self, exec, exit};
 use classify::{AluOp, Count, Kind, Opnd, Width, classify};
 use cpu::interp::insn::Insn;
+use liveness::Need;
 
 /// SS, for the stack accesses of PUSH/POP/CALL/RET.
 const SS: u8 = cpu::state::sreg::SS as u8;
@@ -143,13 +144,25 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         .map(|(insn, (_, ins))| classify(ins, insn, mode))
         .collect();
     let flags_needed = liveness::needed(&kinds);
+    g.pending = 0;
     for (k, insn) in insns.iter().enumerate() {
         let ins = &block.insns[k].1;
         let (start, next) = (ins.ip32(), ins.next_ip32());
         let out = g.a.new_dynamic_label();
         outs.push((out, k as i32));
         let kind = kinds[k];
-        g.flags = flags_needed[k];
+        let mut need = flags_needed[k];
+        let deferred = deferred_op(&kind);
+        if need == Need::Rare && deferred.0 == 0 {
+            debug_assert!(false, "liveness deferred {kind:?}");
+            need = Need::Full;
+        }
+        g.flags = need == Need::Full;
+        (g.after, g.spill) = match need {
+            Need::Full => (0, 0),
+            Need::Dead => (g.pending, 0),
+            Need::Rare => deferred,
+        };
         g.host_flags = k.checked_sub(1).and_then(|p| HostFlags::after(&kinds[p]));
         let last = k + 1 == insns.len();
         match kind {
@@ -167,6 +180,8 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
                 }
             }
         }
+        g.settle();
+        g.pending = g.after;
     }
     if !ended {
         let last = block.insns.last().map(|(_, i)| i.next_ip32()).unwrap_or(block.eip);
@@ -318,15 +333,50 @@ fn fallback(a: &mut Asm, insn: &Insn, next: u32, out: DynamicLabel) {
     );
 }
 
+/// The deferred flag operation of `k` (see `deferred`; `liveness` defers
+/// only these kinds) and how many operand registers it keeps.
+fn deferred_op(k: &Kind) -> (u8, u8) {
+    use crate::deferred::{Op, code};
+    match *k {
+        Kind::Alu { op: AluOp::Add, w, .. } => (code(Op::Add, w), 2),
+        // NEG: EAX = 0, ECX = the operand.
+        Kind::Alu {
+            op: AluOp::Sub | AluOp::Cmp,
+            w,
+            ..
+        }
+        | Kind::Neg { w, .. } => (code(Op::Sub, w), 2),
+        Kind::IncDec { w, dec, .. } => (code(if dec { Op::Dec } else { Op::Inc }, w), 1),
+        _ => (0, 0),
+    }
+}
+
 /// After an instruction that stored to memory: if the store hit a page
-/// holding code, end the block after this instruction.
-fn check_end(a: &mut Asm, next: u32, out: DynamicLabel) {
+/// holding code, end the block after this instruction (computing the
+/// flags deferred to this exit first).
+fn check_end(g: &mut Gen, next: u32, out: DynamicLabel) {
+    g.settle();
+    let pending = g.after;
+    let a = &mut g.a;
     dynasm!(a
         ; .arch x64
         ; cmp DWORD [r12 + off::END], 0
         ; je >go_on
         ; mov DWORD [r12 + off::END], 0
         ; mov DWORD [rbx + state::EIP], next as i32
+    );
+    if pending != 0 {
+        let f = runtime::rt_flags as *const () as i64;
+        dynasm!(a
+            ; .arch x64
+            ; mov rdi, r12
+            ; mov esi, pending as i32
+            ; mov rax, QWORD f
+            ; call rax
+        );
+    }
+    dynasm!(a
+        ; .arch x64
         ; mov eax, exec::END as i32
         ; jmp =>out
         ; go_on:
@@ -351,7 +401,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             g.read(w, src, RCX, false, at);
             g.write(w, dst, RCX, at);
             if has_mem(dst) {
-                check_end(&mut g.a, next, out);
+                check_end(g, next, out);
             }
         }
         Kind::Alu { op, w, dst, src } => {
@@ -365,7 +415,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             if writes {
                 g.write(w, dst, RDX, at);
                 if has_mem(dst) {
-                    check_end(&mut g.a, next, out);
+                    check_end(g, next, out);
                 }
             }
         }
@@ -377,7 +427,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             g.incdec(w, dec);
             g.write(w, dst, RDX, at);
             if has_mem(dst) {
-                check_end(&mut g.a, next, out);
+                check_end(g, next, out);
             }
         }
         Kind::Neg { w, dst } => {
@@ -390,7 +440,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             g.flags_wide(w, true);
             g.write(w, dst, RDX, at);
             if has_mem(dst) {
-                check_end(&mut g.a, next, out);
+                check_end(g, next, out);
             }
         }
         Kind::Not { w, dst } => {
@@ -402,7 +452,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             templates::mask_edx(&mut g.a, w);
             g.write(w, dst, RDX, at);
             if has_mem(dst) {
-                check_end(&mut g.a, next, out);
+                check_end(g, next, out);
             }
         }
         Kind::Lea { w, dst } => {
@@ -448,7 +498,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             }
             g.write(w, dst, RDX, at);
             if has_mem(dst) {
-                check_end(&mut g.a, next, out);
+                check_end(g, next, out);
             }
         }
         Kind::Imul { w, dst, src, imm } => {
@@ -478,7 +528,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             dynasm!(g.a ; .arch x64 ; mov ecx, r10d);
             g.write(1, dst, RCX, at);
             if has_mem(dst) {
-                check_end(&mut g.a, next, out);
+                check_end(g, next, out);
             }
         }
         Kind::Cmov { cc, w, dst, src } => {
@@ -503,7 +553,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             dynasm!(g.a ; .arch x64 ; sub esi, 4);
             g.store(4, RCX, stack);
             g.st_reg(4, 4, RSI);
-            check_end(&mut g.a, next, out);
+            check_end(g, next, out);
         }
         Kind::Pop { dst } => {
             g.ld_reg(4, 4, RSI);

@@ -10,6 +10,7 @@
 
 use super::classify::{AluOp, Count, Opnd, ShiftOp, Width};
 use super::regcache::RegCache;
+use crate::deferred;
 use crate::frame::{off, state, tlb};
 use crate::thunks::Thunks;
 use cpu::interp::insn::Insn;
@@ -32,6 +33,8 @@ pub struct Slow {
     pub at: Site,
     pub size: u8,
     pub kind: SlowKind,
+    /// The deferred flag operation pending there (see `deferred`).
+    pub pending: u8,
 }
 
 pub enum SlowKind {
@@ -69,6 +72,14 @@ pub struct Gen {
     pub host_flags: Option<super::HostFlags>,
     /// Guest registers with copies in host registers (see `regcache`).
     pub cache: RegCache,
+    /// The deferred flag operation pending before the current instruction
+    /// (0: none; see `deferred`), and after it.
+    pub pending: u8,
+    pub after: u8,
+    /// Host registers whose values the current instruction still has to
+    /// store in the frame's flag slots (its flags are deferred): RAX to
+    /// `flag_a`, and RCX to `flag_b` when two.
+    pub spill: u8,
 }
 
 impl Gen {
@@ -81,6 +92,9 @@ impl Gen {
             based: None,
             host_flags: None,
             cache: RegCache::default(),
+            pending: 0,
+            after: 0,
+            spill: 0,
         }
     }
 
@@ -294,6 +308,7 @@ impl Gen {
             at,
             size,
             kind: SlowKind::Load { dst, for_write },
+            pending: self.pending,
         });
     }
 
@@ -324,6 +339,7 @@ impl Gen {
             at,
             size,
             kind: SlowKind::Store { src },
+            pending: self.pending,
         });
     }
 
@@ -336,7 +352,7 @@ impl Gen {
                 SlowKind::Load { dst, for_write } => (self.thunks.load[dst as usize], for_write),
                 SlowKind::Store { src } => (self.thunks.store[src as usize], false),
             };
-            let arg = s.size as u32 | (s.at.seg as u32) << 8 | (for_write as u32) << 16;
+            let arg = s.size as u32 | (s.at.seg as u32) << 8 | (for_write as u32) << 16 | (s.pending as u32) << deferred::ARG_SHIFT;
             let a = &mut self.a;
             dynasm!(a
                 ; .arch x64
@@ -347,6 +363,19 @@ impl Gen {
                 ; jc =>s.at.fault
                 ; jmp =>s.back
             );
+        }
+    }
+
+    /// Store the operands of the current instruction's deferred flags in
+    /// the frame's slots, once: before its code-write exit and at its end
+    /// (after its last access that can fault, whose slow path still needs
+    /// the slots of the operation pending before it).
+    pub fn settle(&mut self) {
+        let a = &mut self.a;
+        match std::mem::take(&mut self.spill) {
+            0 => {}
+            1 => dynasm!(a ; .arch x64 ; mov [r12 + off::FLAG_A], eax),
+            _ => dynasm!(a ; .arch x64 ; mov [r12 + off::FLAG_A], eax ; mov [r12 + off::FLAG_B], ecx),
         }
     }
 

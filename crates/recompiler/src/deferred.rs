@@ -1,0 +1,124 @@
+//! Arithmetic flags deferred to the rare exits that need them.
+//!
+//! In memory-heavy blocks most flag results are overwritten before any
+//! instruction reads them, yet must still be exact in `CpuState` at every
+//! point where the block *might* leave: a load or store that faults, a
+//! store that hits a page holding code. Those exits are rare. So an
+//! instruction whose flags only such exits need (`liveness::Need::Rare`)
+//! stores its operands in two frame slots (two host stores) instead of
+//! computing the lazy flags (about ten host instructions), and the exits
+//! compute the flags from the slots: the memory slow paths (the thunk's
+//! Rust helper, before it can deliver a fault) and the code-write exit.
+//!
+//! Which operation is pending at each such point is known while emitting,
+//! so it travels as a constant: in bits 24-31 of `Frame::arg` for the slow
+//! paths, as an argument of `rt_flags` on the code-write exit. The flags
+//! are computed by the interpreter's own functions, so they are exact by
+//! construction.
+//!
+//! Computing them early is harmless: the slots hold the pending
+//! operation's operands until a later instruction replaces them, and
+//! instructions that read the lazy flags from `CpuState` never follow a
+//! deferred one directly (liveness makes their producers compute in full).
+
+use crate::frame::Frame;
+use cpu::CpuState;
+use cpu::flags::{W8, W16, W32};
+
+/// A deferred operation: what the slots hold and how to make the flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `flag_a + flag_b`.
+    Add,
+    /// `flag_a - flag_b` (SUB, CMP; NEG with `flag_a` = 0).
+    Sub,
+    /// INC of `flag_a` (CF kept).
+    Inc,
+    /// DEC of `flag_a` (CF kept).
+    Dec,
+}
+
+/// The constant that names a deferred operation at width `w` (1, 2 or 4
+/// bytes); never 0, which means "nothing pending".
+pub const fn code(op: Op, w: u8) -> u8 {
+    let op = match op {
+        Op::Add => 1,
+        Op::Sub => 2,
+        Op::Inc => 3,
+        Op::Dec => 4,
+    };
+    let w = match w {
+        1 => 0,
+        2 => 1,
+        _ => 2,
+    };
+    op | w << 3
+}
+
+/// Bit position of the pending code in `Frame::arg`.
+pub const ARG_SHIFT: u32 = 24;
+
+/// Compute the lazy flags of the pending operation `code` (0: none) from
+/// the frame's slots into `s`.
+pub fn materialize(frame: &Frame, s: &mut CpuState, code: u32) {
+    macro_rules! at {
+        ($w:ty, $mask:expr) => {{
+            let (a, b) = (frame.flag_a & $mask, frame.flag_b & $mask);
+            match code & 7 {
+                1 => s.lazy.add::<$w>(a, b, a.wrapping_add(b) & $mask),
+                2 => s.lazy.sub::<$w>(a, b, a.wrapping_sub(b) & $mask),
+                3 => s.lazy.incdec::<$w>(a, a.wrapping_add(1) & $mask, false),
+                4 => s.lazy.incdec::<$w>(a, a.wrapping_sub(1) & $mask, true),
+                _ => {}
+            }
+        }};
+    }
+    match (code >> 3) & 3 {
+        0 => at!(W8, 0xFF),
+        1 => at!(W16, 0xFFFF),
+        _ => at!(W32, 0xFFFF_FFFF),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(a: u32, b: u32) -> Frame {
+        Frame {
+            state: std::ptr::null_mut(),
+            ram: std::ptr::null_mut(),
+            tlb: std::ptr::null(),
+            ctx: std::ptr::null_mut(),
+            budget: 0,
+            retired: 0,
+            end: 0,
+            last_slot: 0,
+            arg: 0,
+            flag_a: a,
+            flag_b: b,
+            fallbacks: std::ptr::null_mut(),
+            fallback_len: 0,
+        }
+    }
+
+    #[test]
+    fn the_flags_are_the_interpreters() {
+        let mut s = CpuState::reset();
+        let mut want = s.lazy;
+        materialize(&frame(0xFF, 1), &mut s, code(Op::Add, 1) as u32);
+        want.add::<W8>(0xFF, 1, 0);
+        assert_eq!(s.lazy, want);
+        assert!(s.lazy.cf() && s.lazy.zf());
+        materialize(&frame(0, 0x8000), &mut s, code(Op::Sub, 2) as u32);
+        want.sub::<W16>(0, 0x8000, 0x8000);
+        assert_eq!(s.lazy, want);
+        // INC keeps the CF the SUB left (a borrow).
+        materialize(&frame(0x7FFF_FFFF, 0), &mut s, code(Op::Inc, 4) as u32);
+        assert!(s.lazy.cf() && s.lazy.of() && s.lazy.sf());
+        // Nothing pending: nothing changes.
+        let before = s.lazy;
+        materialize(&frame(1, 2), &mut s, 0);
+        assert_eq!(s.lazy, before);
+    }
+}
