@@ -145,12 +145,14 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         .collect();
     let flags_needed = liveness::needed(&kinds);
     g.pending = 0;
+    g.cache.plan(block.insns.iter().map(|(_, ins)| gprs_used(ins)).collect());
     for (k, insn) in insns.iter().enumerate() {
         let ins = &block.insns[k].1;
         let (start, next) = (ins.ip32(), ins.next_ip32());
         let out = g.a.new_dynamic_label();
         outs.push((out, k as i32));
         let kind = kinds[k];
+        g.cache.at(k);
         let mut need = flags_needed[k];
         let deferred = deferred_op(&kind);
         if need == Need::Rare && deferred.0 == 0 {
@@ -331,6 +333,18 @@ fn fallback(a: &mut Asm, insn: &Insn, next: u32, out: DynamicLabel) {
         ; cmp eax, exec::NEXT as i32
         ; jne =>out
     );
+}
+
+/// The general registers `ins` reads or writes, explicitly or not (bit n:
+/// register n, EAX = 0), for the register cache's plan.
+fn gprs_used(ins: &iced_x86::Instruction) -> u8 {
+    let mut f = iced_x86::InstructionInfoFactory::new();
+    f.info(ins)
+        .used_registers()
+        .iter()
+        .map(|u| u.register().full_register32())
+        .filter(|r| r.is_gpr32())
+        .fold(0, |m, r| m | 1 << (r.number() & 7))
 }
 
 /// The deferred flag operation of `k` (see `deferred`; `liveness` defers
@@ -643,4 +657,15 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
     }
     let _ = RDX;
     false
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_plan_names_guest_registers_by_number() {
+        // PUSH EBP (ESP, EBP); MOV ECX,[EDI+EBX*4] (ECX, EDI, EBX).
+        let mut d = iced_x86::Decoder::new(32, &[0x55, 0x8B, 0x0C, 0x9F], 0);
+        assert_eq!(super::gprs_used(&d.decode()), 1 << 4 | 1 << 5);
+        assert_eq!(super::gprs_used(&d.decode()), 1 << 1 | 1 << 7 | 1 << 3);
+    }
 }

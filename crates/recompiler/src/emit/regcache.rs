@@ -14,6 +14,13 @@
 //! early exits and block ends need no write-back, and forgetting a copy is
 //! always safe. Only reads become cheaper, which is where the latency was.
 //!
+//! Which registers get the three copies: the whole block is known when it
+//! is translated, so the cache replaces the copy whose next use lies
+//! furthest ahead, and takes no copy of a register used later than all
+//! it holds (Belady's rule, optimal for hits). Least-recently-used thrashed
+//! on the kernel's multi-precision multiply, which cycles through seven
+//! guest registers.
+//!
 //! What the cache holds is known while emitting (it is the same on every
 //! path through the block's code), so it lives here, in the generator, not
 //! in generated code. Two rules keep it so: a copy is loaded only in code
@@ -35,9 +42,35 @@ pub struct RegCache {
     clock: u32,
     /// Nesting depth of conditional code: no new copies while non-zero.
     frozen: u32,
+    /// The guest registers each instruction of the block uses (bit n:
+    /// register n), and the instruction being emitted.
+    plan: Vec<u8>,
+    pos: usize,
 }
 
 impl RegCache {
+    /// Plan for a block whose instructions use the registers in `uses`.
+    pub fn plan(&mut self, uses: Vec<u8>) {
+        self.plan = uses;
+        self.pos = 0;
+    }
+
+    /// The instruction now being emitted.
+    pub fn at(&mut self, pos: usize) {
+        self.pos = pos;
+    }
+
+    /// The index of the next instruction after the current one that uses
+    /// guest register `n` (`usize::MAX` when none does).
+    fn next_use(&self, n: u8) -> usize {
+        self.plan
+            .iter()
+            .enumerate()
+            .skip(self.pos + 1)
+            .find(|(_, m)| **m & (1 << n) != 0)
+            .map_or(usize::MAX, |(j, _)| j)
+    }
+
     /// The host register holding guest register `n`, if any.
     pub fn find(&mut self, n: u8) -> Option<u8> {
         let k = self.holds.iter().position(|&h| h == Some(n))?;
@@ -56,7 +89,17 @@ impl RegCache {
         debug_assert!(!self.holds.contains(&Some(n)), "guest register {n} is already held");
         let k = match self.holds.iter().position(Option::is_none) {
             Some(free) => free,
-            None => (0..HOST.len()).min_by_key(|&k| self.stamp[k]).unwrap_or(0),
+            None if self.plan.is_empty() => (0..HOST.len()).min_by_key(|&k| self.stamp[k]).unwrap_or(0),
+            None => {
+                // The copy needed last (ties: the least recently used);
+                // none if `n` itself is needed later than all of them.
+                let far = |k: usize| (self.holds[k].map_or(usize::MAX, |h| self.next_use(h)), std::cmp::Reverse(self.stamp[k]));
+                let k = (0..HOST.len()).max_by_key(|&k| far(k)).unwrap_or(0);
+                if self.next_use(n) >= far(k).0 {
+                    return None;
+                }
+                k
+            }
         };
         self.clock += 1;
         self.holds[k] = Some(n);
@@ -105,6 +148,28 @@ mod tests {
         assert_eq!(c.claim(3), Some(b));
         assert_eq!(c.find(1), None);
         assert_eq!(c.find(3), Some(b));
+    }
+
+    #[test]
+    fn the_copy_used_last_is_given_up() {
+        let mut c = RegCache::default();
+        // Instruction 0 uses 0, 1, 2; then 3; then 1; then 0; then 2.
+        c.plan(vec![0b0111, 0b1000, 0b0010, 0b0001, 0b0100]);
+        c.at(0);
+        for n in 0..3 {
+            c.claim(n).unwrap();
+        }
+        // At 1, register 3 is not used again: no copy.
+        c.at(1);
+        assert_eq!(c.claim(3), None);
+        // Register 5, used never again either; register 2's copy is kept.
+        assert_eq!(c.claim(5), None);
+        assert!(c.find(2).is_some());
+        // A register used at 2, before 0 (3), 1 (4) and 2 (5): 2's copy goes.
+        c.plan(vec![0b0111, 0b0000, 0b1000, 0b0001, 0b0010, 0b0100]);
+        c.at(1);
+        let h2 = c.find(2).unwrap();
+        assert_eq!(c.claim(3), Some(h2));
     }
 
     #[test]
