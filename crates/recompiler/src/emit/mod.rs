@@ -9,6 +9,7 @@
 //! look at it (helper calls, block exits).
 
 mod classify;
+mod inplace;
 mod liveness;
 mod regcache;
 mod templates;
@@ -418,6 +419,12 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
                 check_end(g, next, out);
             }
         }
+        Kind::Alu {
+            op,
+            w: 4,
+            dst: Opnd::Reg(d),
+            src,
+        } if g.alu_in_place(op, d, src) => {}
         Kind::Alu { op, w, dst, src } => {
             if has_mem(dst) || has_mem(src) {
                 g.ea(i);
@@ -433,6 +440,11 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
                 }
             }
         }
+        Kind::IncDec {
+            w: 4,
+            dst: Opnd::Reg(d),
+            dec,
+        } if g.incdec_in_place(d, dec) => {}
         Kind::IncDec { w, dst, dec } => {
             if has_mem(dst) {
                 g.ea(i);
@@ -487,6 +499,12 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             }
             g.st_reg(dw, dst, RCX);
         }
+        Kind::Shift {
+            op,
+            w: 4,
+            dst: Opnd::Reg(d),
+            count: Count::Imm(c),
+        } if g.shift_in_place(op, d, c) => {}
         Kind::Shift { op, w, dst, count } => {
             if has_mem(dst) {
                 g.ea(i);

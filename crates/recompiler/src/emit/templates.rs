@@ -124,7 +124,7 @@ impl Gen {
     /// The host register holding a copy of (whole) guest register `n`:
     /// the cache's, or a new one loaded here; `None` in conditional code
     /// when there is none.
-    fn held(&mut self, n: u8) -> Option<u8> {
+    pub fn held(&mut self, n: u8) -> Option<u8> {
         let n = n & 7;
         self.cache.find(n).or_else(|| {
             let c = self.cache.claim(n)?;
