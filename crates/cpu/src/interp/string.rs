@@ -97,6 +97,80 @@ fn once<W: Width, const OP: u8>(c: &mut Ctx, i: &Insn) -> Res {
     Ok(())
 }
 
+/// Up to `max` iterations of a forward REP MOVS or STOS at once, straight
+/// in guest RAM: the ones that stay within one page of the source and of
+/// the destination, where the TLB's fast path allows the accesses and the
+/// segments every byte. Returns how many ran (0: run one the ordinary way,
+/// which also fills the TLB). Linux's memcpy and memset are such loops;
+/// one at a time they took 7 % of the comparison benchmark.
+///
+/// The result is the element-by-element one: no fault can happen inside
+/// the run (everything was checked first), and an overlap where the
+/// destination starts inside the source is copied element by element, as
+/// the CPU does (a pattern fill).
+fn bulk<W: Width, const OP: u8>(c: &mut Ctx, i: &Insn, max: u32) -> u32 {
+    let w = W::BYTES;
+    if c.s.flag(fl::DF) || c.alignment_checking() {
+        return 0;
+    }
+    let m = i.amask;
+    let di = c.s.gpr[reg::EDI] & m;
+    let si = c.s.gpr[reg::ESI] & m;
+    // Elements left, before the offsets wrap at the address size, and
+    // before an element would cross a page end.
+    let es = c.s.seg[sreg::ES];
+    let lin_d = es.base().wrapping_add(di);
+    let mut n = (c.s.gpr[reg::ECX] & m).min(max).min(((m - di) / w).saturating_add(1));
+    n = n.min((0x1000 - (lin_d & 0xFFF)) / w);
+    let src = (OP == MOVS).then(|| {
+        let seg = c.s.seg[i.seg()];
+        (seg, seg.base().wrapping_add(si))
+    });
+    if let Some((_, lin_s)) = src {
+        n = n.min(((m - si) / w).saturating_add(1)).min((0x1000 - (lin_s & 0xFFF)) / w);
+    }
+    if n == 0 || !es.can_write(di, n * w) {
+        return 0;
+    }
+    let user = c.user();
+    let len = (n * w) as usize;
+    let ram_len = c.mem.ram.bytes().len();
+    let in_ram = |p: usize| p.checked_add(len).is_some_and(|end| end <= ram_len);
+    let Some(d) = c.ram_run(lin_d, n * w, true, user).filter(|&d| in_ram(d)) else {
+        return 0;
+    };
+    match src {
+        Some((seg, lin_s)) => {
+            if !seg.can_read(si, n * w) {
+                return 0;
+            }
+            let Some(s) = c.ram_run(lin_s, n * w, false, user).filter(|&s| in_ram(s)) else {
+                return 0;
+            };
+            let ram = c.mem.ram.bytes_mut();
+            if d > s && d < s + len {
+                for k in (0..len).step_by(w as usize) {
+                    ram.copy_within(s + k..s + k + w as usize, d + k);
+                }
+            } else {
+                ram.copy_within(s..s + len, d);
+            }
+            bump(c, i, reg::ESI, n * w);
+        }
+        None => {
+            let v = c.reg::<W>(0).to_le_bytes();
+            let ram = c.mem.ram.bytes_mut();
+            for chunk in ram[d..d + len].chunks_exact_mut(w as usize) {
+                chunk.copy_from_slice(&v[..w as usize]);
+            }
+        }
+    }
+    bump(c, i, reg::EDI, n * w);
+    let cx = c.s.gpr[reg::ECX];
+    c.s.gpr[reg::ECX] = (cx & !m) | (cx.wrapping_sub(n) & m);
+    n
+}
+
 fn string<W: Width, const OP: u8>(c: &mut Ctx, i: &Insn) -> Res {
     if OP == INS || OP == OUTS {
         let port = c.s.gpr[reg::EDX] as u16;
@@ -111,10 +185,19 @@ fn string<W: Width, const OP: u8>(c: &mut Ctx, i: &Insn) -> Res {
     // Single-stepping traps after each iteration (EIP still on the
     // instruction while the count is not exhausted).
     let chunk = if c.s.flag(fl::TF) { 1 } else { CHUNK };
-    for _ in 0..chunk {
+    let mut left = chunk;
+    while left > 0 {
         if c.s.gpr[reg::ECX] & cx_mask == 0 {
             return Ok(());
         }
+        if (OP == MOVS || OP == STOS) && chunk > 1 {
+            let n = bulk::<W, OP>(c, i, left);
+            if n > 0 {
+                left -= n;
+                continue;
+            }
+        }
+        left -= 1;
         once::<W, OP>(c, i)?;
         let cx = c.s.gpr[reg::ECX];
         c.s.gpr[reg::ECX] = (cx & !cx_mask) | (cx.wrapping_sub(1) & cx_mask);

@@ -192,6 +192,20 @@ impl Ctx<'_> {
         self.write_lin_slow(lin, W::BYTES, v, user)
     }
 
+    /// The RAM offset of `n` bytes at linear `lin` when the TLB's fast
+    /// path covers all of them (one page, RAM, the access allowed, no
+    /// breakpoint, and for a write no cached code on the page), for bulk
+    /// string instructions; `None` sends them the one-at-a-time way.
+    pub fn ram_run(&self, lin: u32, n: u32, write: bool, user: bool) -> Option<usize> {
+        let e = &self.tlb.sets[user as usize][Tlb::index(lin)];
+        let (tag, addend) = if write {
+            (e.write_tag, e.write_addend)
+        } else {
+            (e.read_tag, e.read_addend)
+        };
+        (tag == lin & !0xFFF && (lin & 0xFFF) + n <= 0x1000).then(|| lin.wrapping_add(addend) as usize)
+    }
+
     #[inline(never)]
     pub fn read_lin_slow(&mut self, lin: u32, n: u32, user: bool) -> Res<u32> {
         self.note_data_access(lin, n, false);

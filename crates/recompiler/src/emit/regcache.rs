@@ -93,7 +93,12 @@ impl RegCache {
             None => {
                 // The copy needed last (ties: the least recently used);
                 // none if `n` itself is needed later than all of them.
-                let far = |k: usize| (self.holds[k].map_or(usize::MAX, |h| self.next_use(h)), std::cmp::Reverse(self.stamp[k]));
+                let far = |k: usize| {
+                    (
+                        self.holds[k].map_or(usize::MAX, |h| self.next_use(h)),
+                        std::cmp::Reverse(self.stamp[k]),
+                    )
+                };
                 let k = (0..HOST.len()).max_by_key(|&k| far(k)).unwrap_or(0);
                 if self.next_use(n) >= far(k).0 {
                     return None;
