@@ -9,7 +9,7 @@
 //! frame (by helpers), one at a time, on one thread.
 
 use crate::deferred;
-use crate::frame::{Frame, off};
+use crate::frame::{Frame, off, stack};
 use cpu::Ctx;
 use cpu::flags::{W8, W16, W32};
 use cpu::interp::insn::Insn;
@@ -242,17 +242,24 @@ pub fn trampoline(base: usize) -> (Vec<u8>, usize) {
         ; push r13
         ; push r14
         ; push r15
-        ; sub rsp, 8
+        ; sub rsp, stack::SIZE
         ; mov r12, rdi
         ; mov rbx, [r12 + off::STATE]
         ; mov r13, [r12 + off::RAM]
         ; mov r14, [r12 + off::TLB]
+        ; mov rax, [r12 + off::BUDGET]
+        ; mov [rsp + stack::BUDGET], rax
+        ; mov QWORD [rsp + stack::RETIRED], 0
         ; jmp rsi
     );
     let leave = ops.offset().0;
     dynasm!(ops
         ; .arch x64
-        ; add rsp, 8
+        ; mov rcx, [rsp + stack::BUDGET]
+        ; mov [r12 + off::BUDGET], rcx
+        ; mov rcx, [rsp + stack::RETIRED]
+        ; add [r12 + off::RETIRED], rcx
+        ; add rsp, stack::SIZE
         ; pop r15
         ; pop r14
         ; pop r13

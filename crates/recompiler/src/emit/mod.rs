@@ -15,7 +15,7 @@ mod regcache;
 mod templates;
 
 use crate::block::GuestBlock;
-use crate::frame::{off, state};
+use crate::frame::{off, stack, state};
 use crate::runtime::{self, exec, exit};
 use classify::{AluOp, Count, Kind, Opnd, Width, classify};
 use cpu::interp::insn::Insn;
@@ -126,7 +126,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     let budget_exit = g.a.new_dynamic_label();
     dynasm!(g.a
         ; .arch x64
-        ; sub QWORD [r12 + off::BUDGET], n
+        ; sub QWORD [rsp + stack::BUDGET], n
         ; jl =>budget_exit
     );
     let mut made = Made::default();
@@ -209,10 +209,10 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         ; mov ecx, eax
         ; shr ecx, 1
         ; add ecx, edx
-        ; add QWORD [r12 + off::RETIRED], rcx
+        ; add QWORD [rsp + stack::RETIRED], rcx
         ; neg rcx
         ; add rcx, n
-        ; add QWORD [r12 + off::BUDGET], rcx
+        ; add QWORD [rsp + stack::BUDGET], rcx
         ; mov eax, exit::CONTINUE as i32
         ; jmp extern t.leave
     );
@@ -221,7 +221,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     dynasm!(g.a
         ; .arch x64
         ; =>budget_exit
-        ; add QWORD [r12 + off::BUDGET], n
+        ; add QWORD [rsp + stack::BUDGET], n
         ; mov DWORD [rbx + state::EIP], block.eip as i32
         ; mov eax, exit::BUDGET as i32
         ; jmp extern t.leave
@@ -240,7 +240,7 @@ pub fn translate_crossing(eip: u32, mode: u32, base: usize, t: &Targets) -> Vec<
     dynasm!(a
         ; .arch x64
         ; mov DWORD [rbx + state::EIP], eip as i32
-        ; sub QWORD [r12 + off::BUDGET], 1
+        ; sub QWORD [rsp + stack::BUDGET], 1
         ; jl >budget
         ; mov rdi, r12
         ; mov rax, QWORD f
@@ -255,14 +255,14 @@ pub fn translate_crossing(eip: u32, mode: u32, base: usize, t: &Targets) -> Vec<
         ; .arch x64
         ; out:
         ; shr eax, 1
-        ; add QWORD [r12 + off::RETIRED], rax
+        ; add QWORD [rsp + stack::RETIRED], rax
         ; neg rax
         ; add rax, 1
-        ; add QWORD [r12 + off::BUDGET], rax
+        ; add QWORD [rsp + stack::BUDGET], rax
         ; mov eax, exit::CONTINUE as i32
         ; jmp extern t.leave
         ; budget:
-        ; add QWORD [r12 + off::BUDGET], 1
+        ; add QWORD [rsp + stack::BUDGET], 1
         ; mov eax, exit::BUDGET as i32
         ; jmp extern t.leave
     );
@@ -274,7 +274,7 @@ fn exit_to(a: &mut Asm, eip: u32, n: i32, t: &Targets) {
     dynasm!(a
         ; .arch x64
         ; mov DWORD [rbx + state::EIP], eip as i32
-        ; add QWORD [r12 + off::RETIRED], n
+        ; add QWORD [rsp + stack::RETIRED], n
         ; mov eax, exit::CONTINUE as i32
         ; jmp extern t.leave
     );
@@ -285,7 +285,7 @@ fn exit_to(a: &mut Asm, eip: u32, n: i32, t: &Targets) {
 fn exit_lookup(a: &mut Asm, mode: u32, n: i32, t: &Targets) {
     dynasm!(a
         ; .arch x64
-        ; add QWORD [r12 + off::RETIRED], n
+        ; add QWORD [rsp + stack::RETIRED], n
         ; mov esi, mode as i32
         ; jmp extern t.lookup
     );
@@ -306,7 +306,7 @@ fn exit_chained(a: &mut Asm, block_eip: u32, target: u32, n: i32, t: &Targets, s
     let addr = slots.base + 8 * slot as usize;
     dynasm!(a
         ; .arch x64
-        ; add QWORD [r12 + off::RETIRED], n
+        ; add QWORD [rsp + stack::RETIRED], n
         ; mov rax, QWORD addr as i64
         ; jmp QWORD [rax]
     );
@@ -654,7 +654,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
                 ; cmp DWORD [r12 + off::END], 0
                 ; je >go
                 ; mov DWORD [r12 + off::END], 0
-                ; add QWORD [r12 + off::RETIRED], bx.n
+                ; add QWORD [rsp + stack::RETIRED], bx.n
                 ; mov eax, exit::CONTINUE as i32
                 ; jmp extern bx.t.leave
                 ; go:
