@@ -70,9 +70,12 @@ pub mod stack {
     pub const BUDGET: i32 = 0;
     /// Instructions retired in this run (added to `Frame::retired`).
     pub const RETIRED: i32 = 8;
+    /// The slots of the memory-access groups (`emit::groups`), 8 bytes
+    /// each.
+    pub const GROUP: i32 = 16;
     /// Bytes reserved; with the six saved registers and the return
     /// address this keeps RSP 16-byte aligned for helper calls.
-    pub const SIZE: i32 = 24;
+    pub const SIZE: i32 = 40;
 }
 
 /// Offsets into `CpuState` used by generated code.

@@ -9,6 +9,7 @@
 //! look at it (helper calls, block exits).
 
 mod classify;
+mod groups;
 mod inplace;
 mod liveness;
 mod regcache;
@@ -146,7 +147,13 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         .collect();
     let flags_needed = liveness::needed(&kinds);
     g.pending = 0;
-    g.cache.plan(block.insns.iter().map(|(_, ins)| gprs_used(ins)).collect());
+    g.cache.plan(block.insns.iter().map(|(_, ins)| gprs(ins, false)).collect());
+    let roles = if mode & crate::mode::FLAT != 0 && mode & crate::mode::ALIGN == 0 {
+        let writes: Vec<u8> = block.insns.iter().map(|(_, ins)| gprs(ins, true)).collect();
+        groups::plan(&kinds, insns, &writes)
+    } else {
+        vec![groups::Role::default(); insns.len()]
+    };
     for (k, insn) in insns.iter().enumerate() {
         let ins = &block.insns[k].1;
         let (start, next) = (ins.ip32(), ins.next_ip32());
@@ -154,6 +161,10 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         outs.push((out, k as i32));
         let kind = kinds[k];
         g.cache.at(k);
+        if let Some(p) = roles[k].probe {
+            g.group_probe(p);
+        }
+        g.member = roles[k].member;
         let mut need = flags_needed[k];
         let deferred = deferred_op(&kind);
         if need == Need::Rare && deferred.0 == 0 {
@@ -336,13 +347,22 @@ fn fallback(a: &mut Asm, insn: &Insn, next: u32, out: DynamicLabel) {
     );
 }
 
-/// The general registers `ins` reads or writes, explicitly or not (bit n:
-/// register n, EAX = 0), for the register cache's plan.
-fn gprs_used(ins: &iced_x86::Instruction) -> u8 {
+/// The general registers `ins` uses (`written`: writes), explicitly or
+/// not (bit n: register n, EAX = 0), for the register cache's plan and
+/// the access groups.
+fn gprs(ins: &iced_x86::Instruction, written: bool) -> u8 {
+    use iced_x86::OpAccess;
     let mut f = iced_x86::InstructionInfoFactory::new();
     f.info(ins)
         .used_registers()
         .iter()
+        .filter(|u| {
+            !written
+                || matches!(
+                    u.access(),
+                    OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
+                )
+        })
         .map(|u| u.register().full_register32())
         .filter(|r| r.is_gpr32())
         .fold(0, |m, r| m | 1 << (r.number() & 7))
@@ -406,8 +426,13 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
         start,
         seg: i.seg,
         fault: out,
+        group: g.member,
     };
-    let stack = Site { seg: SS, ..at };
+    let stack = Site {
+        seg: SS,
+        group: None,
+        ..at
+    };
     match kind {
         Kind::Mov { w, dst, src } => {
             if has_mem(dst) || has_mem(src) {
@@ -683,7 +708,11 @@ mod tests {
     fn the_plan_names_guest_registers_by_number() {
         // PUSH EBP (ESP, EBP); MOV ECX,[EDI+EBX*4] (ECX, EDI, EBX).
         let mut d = iced_x86::Decoder::new(32, &[0x55, 0x8B, 0x0C, 0x9F], 0);
-        assert_eq!(super::gprs_used(&d.decode()), 1 << 4 | 1 << 5);
-        assert_eq!(super::gprs_used(&d.decode()), 1 << 1 | 1 << 7 | 1 << 3);
+        let push = d.decode();
+        assert_eq!(super::gprs(&push, false), 1 << 4 | 1 << 5);
+        assert_eq!(super::gprs(&push, true), 1 << 4);
+        let mov = d.decode();
+        assert_eq!(super::gprs(&mov, false), 1 << 1 | 1 << 7 | 1 << 3);
+        assert_eq!(super::gprs(&mov, true), 1 << 1);
     }
 }

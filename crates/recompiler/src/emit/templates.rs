@@ -11,7 +11,7 @@
 use super::classify::{AluOp, Count, Opnd, ShiftOp, Width};
 use super::regcache::RegCache;
 use crate::deferred;
-use crate::frame::{off, state, tlb};
+use crate::frame::{off, stack, state, tlb};
 use crate::thunks::Thunks;
 use cpu::interp::insn::Insn;
 use cpu::segment::layout;
@@ -42,6 +42,9 @@ pub enum SlowKind {
     Load { dst: u8, for_write: bool },
     /// Store host register `src`'s value.
     Store { src: u8 },
+    /// A grouped access whose group is not on the fast path: the ordinary
+    /// inline access, out of line.
+    Ungrouped(Box<SlowKind>),
 }
 
 /// Emits code for one block.
@@ -55,6 +58,8 @@ pub struct Site {
     pub seg: u8,
     /// Where the block's code goes when the access faults.
     pub fault: DynamicLabel,
+    /// The access belongs to the group in this stack slot (see `groups`).
+    pub group: Option<u8>,
 }
 
 pub struct Gen {
@@ -72,6 +77,9 @@ pub struct Gen {
     pub host_flags: Option<super::HostFlags>,
     /// Guest registers with copies in host registers (see `regcache`).
     pub cache: RegCache,
+    /// The access group the current instruction's memory operand belongs
+    /// to (see `groups`).
+    pub member: Option<u8>,
     /// The deferred flag operation pending before the current instruction
     /// (0: none; see `deferred`), and after it.
     pub pending: u8,
@@ -92,6 +100,7 @@ impl Gen {
             based: None,
             host_flags: None,
             cache: RegCache::default(),
+            member: None,
             pending: 0,
             after: 0,
             spill: 0,
@@ -270,6 +279,19 @@ impl Gen {
         debug_assert!(dst < 3, "thunks exist for RAX, RCX and RDX");
         let entry = self.a.new_dynamic_label();
         let back = self.a.new_dynamic_label();
+        if let Some(slot) = at.group {
+            self.group_base(slot, entry);
+            let a = &mut self.a;
+            match size {
+                4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r11 + rsi]),
+                2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r11 + rsi]),
+                _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r11 + rsi]),
+            }
+            dynasm!(a ; .arch x64 ; =>back);
+            let kind = SlowKind::Ungrouped(Box::new(SlowKind::Load { dst, for_write }));
+            self.push_slow(entry, back, at, size, kind);
+            return;
+        }
         let tag = if for_write { tlb::WRITE_TAG } else { tlb::READ_TAG };
         self.offset_check(size, entry);
         self.tlb_probe(size);
@@ -317,6 +339,19 @@ impl Gen {
         debug_assert!(src < 3, "thunks exist for RAX, RCX and RDX");
         let entry = self.a.new_dynamic_label();
         let back = self.a.new_dynamic_label();
+        if let Some(slot) = at.group {
+            self.group_base(slot, entry);
+            let a = &mut self.a;
+            match size {
+                4 => dynasm!(a ; .arch x64 ; mov [r11 + rsi], Rd(src)),
+                2 => dynasm!(a ; .arch x64 ; mov [r11 + rsi], Rw(src)),
+                _ => dynasm!(a ; .arch x64 ; mov [r11 + rsi], Rb(src)),
+            }
+            dynasm!(a ; .arch x64 ; =>back);
+            let kind = SlowKind::Ungrouped(Box::new(SlowKind::Store { src }));
+            self.push_slow(entry, back, at, size, kind);
+            return;
+        }
         self.offset_check(size, entry);
         self.tlb_probe(size);
         let a = &mut self.a;
@@ -346,24 +381,126 @@ impl Gen {
     /// Emit the slow paths collected for the block: each stores its EIP
     /// and parameters and calls the shared thunk (see `thunks`).
     pub fn emit_slow_paths(&mut self) {
-        let slow = std::mem::take(&mut self.slow);
-        for s in slow {
-            let (thunk, for_write) = match s.kind {
-                SlowKind::Load { dst, for_write } => (self.thunks.load[dst as usize], for_write),
-                SlowKind::Store { src } => (self.thunks.store[src as usize], false),
-            };
-            let arg = s.size as u32 | (s.at.seg as u32) << 8 | (for_write as u32) << 16 | (s.pending as u32) << deferred::ARG_SHIFT;
-            let a = &mut self.a;
+        // An ungrouped access emits its ordinary code here, which adds
+        // its own slow path: go round until none is left.
+        loop {
+            let slow = std::mem::take(&mut self.slow);
+            if slow.is_empty() {
+                break;
+            }
+            for s in slow {
+                let (thunk, for_write) = match s.kind {
+                    SlowKind::Load { dst, for_write } => (self.thunks.load[dst as usize], for_write),
+                    SlowKind::Store { src } => (self.thunks.store[src as usize], false),
+                    SlowKind::Ungrouped(kind) => {
+                        self.ungrouped(s.entry, s.back, s.at, s.size, s.pending, *kind);
+                        continue;
+                    }
+                };
+                let arg = s.size as u32 | (s.at.seg as u32) << 8 | (for_write as u32) << 16 | (s.pending as u32) << deferred::ARG_SHIFT;
+                let a = &mut self.a;
+                dynasm!(a
+                    ; .arch x64
+                    ; =>s.entry
+                    ; mov DWORD [rbx + state::EIP], s.at.start as i32
+                    ; mov DWORD [r12 + off::ARG], arg as i32
+                    ; call extern thunk
+                    ; jc =>s.at.fault
+                    ; jmp =>s.back
+                );
+            }
+        }
+    }
+
+    /// The ordinary access for a grouped one whose group failed its probe,
+    /// emitted out of line (with the state of the flags and segments of
+    /// its instruction, not of the block's end).
+    fn ungrouped(&mut self, entry: DynamicLabel, back: DynamicLabel, at: Site, size: u8, pending: u8, kind: SlowKind) {
+        let a = &mut self.a;
+        dynasm!(a ; .arch x64 ; =>entry);
+        let saved = (self.pending, self.based.take());
+        self.pending = pending;
+        let at = Site { group: None, ..at };
+        match kind {
+            SlowKind::Load { dst, for_write } => self.load(size, dst, for_write, at),
+            SlowKind::Store { src } => self.store(size, src, at),
+            SlowKind::Ungrouped(_) => {}
+        }
+        (self.pending, self.based) = saved;
+        let a = &mut self.a;
+        dynasm!(a ; .arch x64 ; jmp =>back);
+    }
+
+    fn push_slow(&mut self, entry: DynamicLabel, back: DynamicLabel, at: Site, size: u8, kind: SlowKind) {
+        self.slow.push(Slow {
+            entry,
+            back,
+            at,
+            size,
+            kind,
+            pending: self.pending,
+        });
+    }
+
+    /// R11 = `host - linear` for the page of group `slot`, or to `miss`
+    /// when the group is not on the fast path.
+    fn group_base(&mut self, slot: u8, miss: DynamicLabel) {
+        let at = stack::GROUP + 8 * slot as i32;
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; mov r11, [rsp + at]
+            ; test r11, r11
+            ; jz =>miss
+        );
+    }
+
+    /// Start a group (see `groups`): probe the TLB once for its whole
+    /// window and keep `host - linear` for the window's page in its stack
+    /// slot, or 0 when any byte of the window is off the fast path.
+    pub fn group_probe(&mut self, p: super::groups::Probe) {
+        match self.held(p.base) {
+            Some(c) => {
+                let a = &mut self.a;
+                dynasm!(a ; .arch x64 ; lea r8d, [Rq(c) + p.lo])
+            }
+            None => {
+                let a = &mut self.a;
+                dynasm!(a ; .arch x64 ; mov r8d, [rbx + state::gpr(p.base)] ; add r8d, p.lo)
+            }
+        }
+        let at = stack::GROUP + 8 * p.slot as i32;
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; mov r9d, r8d
+            ; shr r9d, (12 - tlb::SHIFT) as i8
+            ; and r9d, ((tlb::SETS - 1) << tlb::SHIFT) as i32
+            ; lea r11d, [r8 + (p.span - 1) as i32]
+            ; and r11d, 0xFFFF_F000u32 as i32
+            ; xor r10d, r10d
+            ; cmp r11d, [r14 + r9 + tlb::READ_TAG]
+            ; jne >done
+        );
+        if p.write {
             dynasm!(a
                 ; .arch x64
-                ; =>s.entry
-                ; mov DWORD [rbx + state::EIP], s.at.start as i32
-                ; mov DWORD [r12 + off::ARG], arg as i32
-                ; call extern thunk
-                ; jc =>s.at.fault
-                ; jmp =>s.back
+                ; cmp r11d, [r14 + r9 + tlb::WRITE_TAG]
+                ; jne >done
+                ; mov r11d, [r14 + r9 + tlb::READ_ADDEND]
+                ; cmp r11d, [r14 + r9 + tlb::WRITE_ADDEND]
+                ; jne >done
             );
         }
+        dynasm!(a
+            ; .arch x64
+            ; mov r10d, [r14 + r9 + tlb::READ_ADDEND]
+            ; add r10d, r8d
+            ; add r10, r13
+            ; sub r10, r8
+            ; done:
+            ; mov [rsp + at], r10
+        );
     }
 
     /// Store the operands of the current instruction's deferred flags in
