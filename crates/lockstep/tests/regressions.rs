@@ -227,12 +227,13 @@ fn flags_deferred_to_a_store_into_code_are_computed_on_that_exit() {
 
 #[test]
 fn a_grouped_store_into_code_still_ends_the_block() {
-    // MOV EAX,[EBX]; MOV [EBX+6],CL; MOV AL,0x11; HLT with EBX = 0x10000:
-    // the two accesses share one TLB probe (one base, a small window), and
-    // the store rewrites the MOV AL's immediate in this very block. The
-    // page holds code, so the group's probe must fail on the write tag and
-    // the store take the path that ends the block: AL = CL, not 0x11.
-    let code = [0x8B, 0x03, 0x88, 0x4B, 0x06, 0xB0, 0x11, 0xF4];
+    // MOV EAX,[EBX]; MOV EDX,[EBX+1]; MOV EDX,[EBX+2]; MOV [EBX+12],CL;
+    // MOV AL,0x11; HLT with EBX = 0x10000: the four accesses share one TLB
+    // probe (one base, a small window), and the store rewrites the MOV
+    // AL's immediate in this very block. The page holds code, so the
+    // group's probe must fail on the write tag and the store take the path
+    // that ends the block: AL = CL, not 0x11.
+    let code = [0x8B, 0x03, 0x8B, 0x53, 0x01, 0x8B, 0x53, 0x02, 0x88, 0x4B, 0x0C, 0xB0, 0x11, 0xF4];
     let mut regs = REGS;
     regs[3] = 0x1_0000;
     let (s, _) = lockstep_state(|| programs::flat32(&code, regs, 0));
@@ -241,13 +242,13 @@ fn a_grouped_store_into_code_still_ends_the_block() {
 
 #[test]
 fn a_group_ends_where_its_base_changes() {
-    // MOV EAX,[EBX]; ADD EBX,0x1000000; MOV ECX,[EBX+4]; HLT with EBX =
-    // 0x10000 (the code page, which the TLB knows from the fetch): EBX
-    // moves past the end of RAM (4 MiB) between two accesses with one
-    // base. The second must not reuse the first one's page: it reads no
-    // RAM (all ones), where a stale group would read host memory past
-    // guest RAM.
-    let code = with_hlt(&[0x8B, 0x03, 0x81, 0xC3, 0x00, 0x00, 0x00, 0x01, 0x8B, 0x4B, 0x04]);
+    // MOV EAX,[EBX]; MOV EDX,[EBX+1]; ADD EBX,0x1000000; MOV ECX,[EBX+4];
+    // HLT with EBX = 0x10000 (the code page, which the TLB knows from the
+    // fetch): EBX moves past the end of RAM (4 MiB) between accesses with
+    // one base. The last must not reuse the others' page: it reads no RAM
+    // (all ones), where a stale group would read host memory past guest
+    // RAM.
+    let code = with_hlt(&[0x8B, 0x03, 0x8B, 0x53, 0x01, 0x81, 0xC3, 0x00, 0x00, 0x00, 0x01, 0x8B, 0x4B, 0x04]);
     let mut regs = REGS;
     regs[3] = 0x1_0000;
     let (s, _) = lockstep_state(|| programs::flat32(&code, regs, 0));

@@ -10,7 +10,9 @@
 //! does. So the first of them probes the TLB once for the whole window and
 //! keeps `host - linear` for its page in a stack slot (0 when the window
 //! is not on the fast path); each member then loads that slot, tests it
-//! and accesses `[slot + linear]` directly: four instructions. A member
+//! and accesses `[slot + linear]` directly: four instructions, against
+//! about ten; the probe costs about fourteen (eighteen when a member
+//! writes), so only groups of three (four) or more are made. A member
 //! whose group failed its probe takes the ordinary path, out of line, so
 //! faults and slow accesses behave as before.
 //!
@@ -84,8 +86,11 @@ pub fn plan(kinds: &[Kind], insns: &[Insn], writes: &[u8]) -> Vec<Role> {
     let mut roles = vec![Role::default(); kinds.len()];
     let mut open: [Option<Open>; SLOTS] = [None, None];
     let close = |o: &mut Option<Open>, slot: usize, roles: &mut [Role]| {
+        // The probe costs about four ordinary accesses' worth of host
+        // instructions with a write (three without): fewer members gain
+        // nothing.
         if let Some(g) = o.take()
-            && g.members.len() >= 2
+            && g.members.len() >= if g.write { 4 } else { 3 }
         {
             roles[g.members[0]].probe = Some(Probe {
                 slot: slot as u8,
