@@ -58,6 +58,19 @@ impl CodeBuf {
         Some(self.rx.as_ptr() as usize + at)
     }
 
+    /// Replace the 4 bytes at executable address `addr` (a jump's
+    /// displacement) with `v`; false when `addr` is not in written code.
+    pub fn patch_u32(&mut self, addr: usize, v: u32) -> bool {
+        let Some(off) = addr.checked_sub(self.rx.as_ptr() as usize) else {
+            return false;
+        };
+        if off.checked_add(4).is_none_or(|end| end > self.used) {
+            return false;
+        }
+        self.rw[off..off + 4].copy_from_slice(&v.to_le_bytes());
+        true
+    }
+
     /// Forget the code after the first `keep` bytes (the caller drops
     /// every reference to it first).
     pub fn truncate(&mut self, keep: usize) {

@@ -78,7 +78,8 @@ pub struct Recompiler {
     threshold: u32,
     cursor: memory::Cursor,
     map_generation: u64,
-    /// Chain slots: where each chainable exit jumps (see `emit::Slots`).
+    /// Chain slots: the executable address of each chainable exit's jump
+    /// displacement (see `emit::Slots`).
     slots: Box<[usize]>,
     /// For each slot, the page and mode of the block it belongs to and the
     /// EIP it leaves for: only a block with the same page, mode and EIP may
@@ -275,9 +276,7 @@ impl Recompiler {
         if self.next_slot as usize + 4 > SLOTS || self.code.remaining() < 64 << 10 {
             self.flush();
         }
-        let slots_base = self.slots.as_ptr() as usize;
         let mut slots = Slots {
-            base: slots_base,
             next: &mut self.next_slot,
             cap: SLOTS as u32,
             used: Vec::new(),
@@ -295,7 +294,8 @@ impl Recompiler {
         self.stats.fallback_instructions += made.fallback as u64;
         let at = self.code.push(&code)?;
         for (slot, target, miss) in used {
-            self.slots[slot as usize] = at + miss;
+            // The jump's displacement: the 4 bytes before its miss stub.
+            self.slots[slot as usize] = at + miss - 4;
             self.slot_owner[slot as usize] = (key.phys >> 12, key.mode, target);
         }
         self.stats.blocks_translated += 1;
@@ -471,7 +471,9 @@ impl Recompiler {
         if let Some(slot) = self.pending_chain.take()
             && self.slot_owner[slot as usize] == (key.phys >> 12, key.mode, key.eip)
         {
-            self.slots[slot as usize] = self.trans[i].code;
+            let at = self.slots[slot as usize];
+            let rel = (self.trans[i].code as i64 - (at as i64 + 4)) as i32;
+            self.code.patch_u32(at, rel as u32);
             self.stats.chains += 1;
         }
         Some(i)

@@ -37,18 +37,19 @@ pub struct Targets {
     pub thunks: crate::thunks::Thunks,
 }
 
-/// Chain slots: one machine word each, holding where an exit to a known
-/// EIP jumps. A new slot points at the exit's own miss stub (which returns
-/// to the dispatcher); the dispatcher repoints it at the target block once
-/// that exists in the same page and mode.
+/// Chain slots: one per exit to a known EIP, which ends in a `JMP rel32`.
+/// At first the jump goes to the exit's own miss stub, right after it
+/// (which returns to the dispatcher); the dispatcher patches its
+/// displacement to the target block once that exists in the same page and
+/// mode. A direct jump is what the CPU predicts best; through a table
+/// word it was a load and an indirect jump at every chained exit.
 pub struct Slots<'a> {
-    /// Address of slot 0 (the table never moves).
-    pub base: usize,
     /// Next free slot index.
     pub next: &'a mut u32,
     pub cap: u32,
     /// Each chainable exit of this block: (slot index, target EIP, offset
-    /// of its miss stub in the block's code), filled by `translate`.
+    /// of its miss stub in the block's code, which directly follows the
+    /// jump's 4-byte displacement), filled by `translate`.
     pub used: Vec<(u32, u32, usize)>,
 }
 
@@ -314,14 +315,14 @@ fn exit_chained(a: &mut Asm, block_eip: u32, target: u32, n: i32, t: &Targets, s
     }
     let slot = *slots.next;
     *slots.next += 1;
-    let addr = slots.base + 8 * slot as usize;
+    let miss = a.new_dynamic_label();
     dynasm!(a
         ; .arch x64
         ; add QWORD [rsp + stack::RETIRED], n
-        ; mov rax, QWORD addr as i64
-        ; jmp QWORD [rax]
+        ; jmp =>miss
+        ; =>miss
     );
-    // The miss stub, the slot's first target: the code right after the jump.
+    // The miss stub, the jump's first target: the code right after it.
     slots.used.push((slot, target, a.offset().0));
     dynasm!(a
         ; .arch x64
