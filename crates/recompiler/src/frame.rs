@@ -20,8 +20,8 @@ pub struct Frame {
     /// length on entry and exits at once when this would go negative
     /// (from the trampoline's copy, see `stack`).
     pub budget: i64,
-    /// Instructions retired by translated code (the trampoline adds its
-    /// count at the end, see `stack`).
+    /// Instructions retired by translated code (the trampoline adds the
+    /// run's count at the end, see `stack::START`).
     pub retired: u64,
     /// Set by a store helper when the store hit a page holding code: the
     /// block ends after the current instruction.
@@ -58,7 +58,7 @@ pub mod off {
     pub const FLAG_B: i32 = offset_of!(Frame, flag_b) as i32;
 }
 
-/// The counters translated code updates at every block, kept in the
+/// The counter translated code updates at every block, kept in the
 /// trampoline's stack frame while it runs (addressed from RSP, which is
 /// the same everywhere at block level) and copied from and back to the
 /// `Frame` by the trampoline. A chain of read-modify-writes through any
@@ -68,8 +68,11 @@ pub mod off {
 pub mod stack {
     /// `Frame::budget`'s working copy.
     pub const BUDGET: i32 = 0;
-    /// Instructions retired in this run (added to `Frame::retired`).
-    pub const RETIRED: i32 = 8;
+    /// The budget at entry. Every instruction retired took one from the
+    /// budget, and every instruction that did not run gave it back, so
+    /// what the budget lost is what retired: the trampoline adds that to
+    /// `Frame::retired` when it leaves, and blocks count nothing else.
+    pub const START: i32 = 8;
     /// The slots of the memory-access groups (`emit::groups`), 8 bytes
     /// each.
     pub const GROUP: i32 = 16;

@@ -249,7 +249,7 @@ pub fn trampoline(base: usize) -> (Vec<u8>, usize) {
         ; mov r14, [r12 + off::TLB]
         ; mov rax, [r12 + off::BUDGET]
         ; mov [rsp + stack::BUDGET], rax
-        ; mov QWORD [rsp + stack::RETIRED], 0
+        ; mov [rsp + stack::START], rax
         ; jmp rsi
     );
     let leave = ops.offset().0;
@@ -257,8 +257,9 @@ pub fn trampoline(base: usize) -> (Vec<u8>, usize) {
         ; .arch x64
         ; mov rcx, [rsp + stack::BUDGET]
         ; mov [r12 + off::BUDGET], rcx
-        ; mov rcx, [rsp + stack::RETIRED]
-        ; add [r12 + off::RETIRED], rcx
+        ; mov rdx, [rsp + stack::START]
+        ; sub rdx, rcx
+        ; add [r12 + off::RETIRED], rdx
         ; add rsp, stack::SIZE
         ; pop r15
         ; pop r14

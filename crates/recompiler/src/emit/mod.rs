@@ -55,8 +55,6 @@ pub struct Slots<'a> {
 
 /// What every exit of the block being translated needs.
 struct BlockCx<'a, 'b> {
-    /// Instructions in the block.
-    n: i32,
     t: &'a Targets,
     /// EIP of the block's first instruction.
     eip: u32,
@@ -67,12 +65,12 @@ struct BlockCx<'a, 'b> {
 impl BlockCx<'_, '_> {
     /// Leave for the known EIP `target` after all instructions.
     fn exit_chained(&mut self, a: &mut Asm, target: u32) {
-        exit_chained(a, self.eip, target, self.n, self.t, self.slots, self.mode);
+        exit_chained(a, self.eip, target, self.t, self.slots, self.mode);
     }
 
     /// Leave for the EIP stored in the state after all instructions.
     fn exit_lookup(&self, a: &mut Asm) {
-        exit_lookup(a, self.mode, self.n, self.t);
+        exit_lookup(a, self.mode, self.t);
     }
 }
 
@@ -133,7 +131,6 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     );
     let mut made = Made::default();
     let mut bx = BlockCx {
-        n,
         t,
         eip: block.eip,
         mode,
@@ -221,7 +218,6 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         ; mov ecx, eax
         ; shr ecx, 1
         ; add ecx, edx
-        ; add QWORD [rsp + stack::RETIRED], rcx
         ; neg rcx
         ; add rcx, n
         ; add QWORD [rsp + stack::BUDGET], rcx
@@ -260,14 +256,13 @@ pub fn translate_crossing(eip: u32, mode: u32, base: usize, t: &Targets) -> Vec<
         ; cmp eax, exec::NEXT as i32
         ; jne >out
     );
-    exit_lookup(&mut a, mode, 1, t);
+    exit_lookup(&mut a, mode, t);
     // FAULTED: nothing retired; END: one instruction. As the tail of
     // `translate`.
     dynasm!(a
         ; .arch x64
         ; out:
         ; shr eax, 1
-        ; add QWORD [rsp + stack::RETIRED], rax
         ; neg rax
         ; add rax, 1
         ; add QWORD [rsp + stack::BUDGET], rax
@@ -281,36 +276,34 @@ pub fn translate_crossing(eip: u32, mode: u32, base: usize, t: &Targets) -> Vec<
     a.finalize().unwrap_or_default()
 }
 
-/// Leave the block after all `n` instructions, continuing at `eip`.
-fn exit_to(a: &mut Asm, eip: u32, n: i32, t: &Targets) {
+/// Leave the block after all its instructions, continuing at `eip`.
+fn exit_to(a: &mut Asm, eip: u32, t: &Targets) {
     dynasm!(a
         ; .arch x64
         ; mov DWORD [rbx + state::EIP], eip as i32
-        ; add QWORD [rsp + stack::RETIRED], n
         ; mov eax, exit::CONTINUE as i32
         ; jmp extern t.leave
     );
 }
 
-/// Leave after all `n` instructions for the EIP already stored in the
+/// Leave after all the block's instructions for the EIP already stored in the
 /// state, through the jump cache (to the dispatcher on a miss).
-fn exit_lookup(a: &mut Asm, mode: u32, n: i32, t: &Targets) {
+fn exit_lookup(a: &mut Asm, mode: u32, t: &Targets) {
     dynasm!(a
         ; .arch x64
-        ; add QWORD [rsp + stack::RETIRED], n
         ; mov esi, mode as i32
         ; jmp extern t.lookup
     );
 }
 
-/// Leave after all `n` instructions for the known EIP `target`: through a
+/// Leave after all the block's instructions for the known EIP `target`: through a
 /// chain slot when the target is in the same linear page as the block
 /// (so the same physical page and the same invalidation fate), else
 /// through the jump cache.
-fn exit_chained(a: &mut Asm, block_eip: u32, target: u32, n: i32, t: &Targets, slots: &mut Slots, mode: u32) {
+fn exit_chained(a: &mut Asm, block_eip: u32, target: u32, t: &Targets, slots: &mut Slots, mode: u32) {
     if target >> 12 != block_eip >> 12 || *slots.next >= slots.cap {
         dynasm!(a ; .arch x64 ; mov DWORD [rbx + state::EIP], target as i32);
-        exit_lookup(a, mode, n, t);
+        exit_lookup(a, mode, t);
         return;
     }
     let slot = *slots.next;
@@ -318,7 +311,6 @@ fn exit_chained(a: &mut Asm, block_eip: u32, target: u32, n: i32, t: &Targets, s
     let miss = a.new_dynamic_label();
     dynasm!(a
         ; .arch x64
-        ; add QWORD [rsp + stack::RETIRED], n
         ; jmp =>miss
         ; =>miss
     );
@@ -650,7 +642,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
                 ; je >chain
                 ; mov DWORD [r12 + off::END], 0
             );
-            exit_to(&mut g.a, target, bx.n, bx.t);
+            exit_to(&mut g.a, target, bx.t);
             dynasm!(g.a ; .arch x64 ; chain:);
             bx.exit_chained(&mut g.a, target);
             return true;
@@ -680,7 +672,6 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
                 ; cmp DWORD [r12 + off::END], 0
                 ; je >go
                 ; mov DWORD [r12 + off::END], 0
-                ; add QWORD [rsp + stack::RETIRED], bx.n
                 ; mov eax, exit::CONTINUE as i32
                 ; jmp extern bx.t.leave
                 ; go:
