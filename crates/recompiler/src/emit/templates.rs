@@ -324,14 +324,7 @@ impl Gen {
             _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r13 + r11]),
         }
         dynasm!(a ; .arch x64 ; =>back);
-        self.slow.push(Slow {
-            entry,
-            back,
-            at,
-            size,
-            kind: SlowKind::Load { dst, for_write },
-            pending: self.pending,
-        });
+        self.push_slow(entry, back, at, size, SlowKind::Load { dst, for_write });
     }
 
     /// Store host `src`'s low `size` bytes at linear ESI.
@@ -368,14 +361,7 @@ impl Gen {
             _ => dynasm!(a ; .arch x64 ; mov [r13 + r11], Rb(src)),
         }
         dynasm!(a ; .arch x64 ; =>back);
-        self.slow.push(Slow {
-            entry,
-            back,
-            at,
-            size,
-            kind: SlowKind::Store { src },
-            pending: self.pending,
-        });
+        self.push_slow(entry, back, at, size, SlowKind::Store { src });
     }
 
     /// Emit the slow paths collected for the block: each stores its EIP
