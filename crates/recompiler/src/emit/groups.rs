@@ -29,6 +29,10 @@ use cpu::state::{reg, sreg};
 pub const SLOTS: usize = 2;
 /// Largest window of one group, in bytes.
 const WINDOW: i64 = 256;
+// The probe compares the tag in the set of the window's first byte with
+// the page of its last byte. A window that crosses a page fails that
+// comparison only because the next page has its own set.
+const _: () = assert!(WINDOW < 4096 && cpu::mmu::TLB_SETS >= 2);
 
 /// What an instruction does for a group.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
