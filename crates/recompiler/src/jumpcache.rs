@@ -164,6 +164,7 @@ impl JumpCache {
         // The newest entry goes first (the stub probes it first); the
         // other way keeps the previous first one, unless that was this
         // key's own stale entry.
+        const _: () = assert!(WAYS == 2, "the replacement below knows two ways");
         let first = WAYS * set(eip);
         if !self.table[first].matches(eip, mode, cs_base, cs_limit) {
             self.table[first + 1] = self.table[first];
@@ -185,7 +186,9 @@ impl JumpCache {
 /// the block's mode in ESI, jump to the cached translation, or leave to
 /// the dispatcher (`CONTINUE`) at `leave`.
 pub fn stub(base: usize, table: usize, leave: usize) -> Vec<u8> {
-    const _: () = assert!(WAYS == 2 && std::mem::size_of::<Entry>() == 32);
+    // A set is WAYS entries of 32 bytes: its offset is the set times this.
+    const SET_SHIFT: i8 = (WAYS * std::mem::size_of::<Entry>()).trailing_zeros() as i8;
+    const _: () = assert!((WAYS * std::mem::size_of::<Entry>()).is_power_of_two());
     let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(base);
     dynasm!(a
         ; .arch x64
@@ -194,31 +197,31 @@ pub fn stub(base: usize, table: usize, leave: usize) -> Vec<u8> {
         ; shr ecx, BITS as i8
         ; xor ecx, eax
         ; and ecx, (1i32 << BITS) - 1
-        ; shl ecx, 6
+        ; shl ecx, SET_SHIFT
         ; mov rdx, QWORD table as i64
         ; add rdx, rcx
         ; mov r8d, [rbx + state::seg(sreg::CS, layout::BASE)]
         ; mov r9d, [rbx + state::seg(sreg::CS, layout::LIMIT)]
-        ; cmp eax, [rdx]
-        ; jne >second
-        ; cmp esi, [rdx + 4]
-        ; jne >second
-        ; cmp r8d, [rdx + 8]
-        ; jne >second
-        ; cmp r9d, [rdx + 12]
-        ; jne >second
-        ; jmp QWORD [rdx + 16]
-        ; second:
-        ; cmp eax, [rdx + 32]
-        ; jne >miss
-        ; cmp esi, [rdx + 36]
-        ; jne >miss
-        ; cmp r8d, [rdx + 40]
-        ; jne >miss
-        ; cmp r9d, [rdx + 44]
-        ; jne >miss
-        ; jmp QWORD [rdx + 48]
-        ; miss:
+    );
+    // Each way: the key (EIP, mode, CS base, CS limit), then the code.
+    for way in 0..WAYS as i32 {
+        let (e, next) = (32 * way, a.new_dynamic_label());
+        dynasm!(a
+            ; .arch x64
+            ; cmp eax, [rdx + e]
+            ; jne =>next
+            ; cmp esi, [rdx + e + 4]
+            ; jne =>next
+            ; cmp r8d, [rdx + e + 8]
+            ; jne =>next
+            ; cmp r9d, [rdx + e + 12]
+            ; jne =>next
+            ; jmp QWORD [rdx + e + 16]
+            ; =>next
+        );
+    }
+    dynasm!(a
+        ; .arch x64
         ; mov eax, exit::CONTINUE as i32
         ; jmp extern leave
     );

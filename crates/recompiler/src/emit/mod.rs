@@ -145,9 +145,9 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         .collect();
     let flags_needed = liveness::needed(&kinds);
     g.pending = 0;
-    g.cache.plan(block.insns.iter().map(|(_, ins)| gprs(ins, false)).collect());
+    let (uses, writes): (Vec<u8>, Vec<u8>) = block.insns.iter().map(|(_, ins)| gprs(ins)).unzip();
+    g.cache.plan(uses);
     let roles = if mode & crate::mode::FLAT != 0 && mode & crate::mode::ALIGN == 0 {
-        let writes: Vec<u8> = block.insns.iter().map(|(_, ins)| gprs(ins, true)).collect();
         groups::plan(&kinds, insns, &writes)
     } else {
         vec![groups::Role::default(); insns.len()]
@@ -340,25 +340,28 @@ fn fallback(a: &mut Asm, insn: &Insn, next: u32, out: DynamicLabel) {
     );
 }
 
-/// The general registers `ins` uses (`written`: writes), explicitly or
-/// not (bit n: register n, EAX = 0), for the register cache's plan and
-/// the access groups.
-fn gprs(ins: &iced_x86::Instruction, written: bool) -> u8 {
+/// The general registers `ins` uses and those it writes, explicitly or
+/// not (bit n: register n, EAX = 0), for the register cache's plan and the
+/// access groups.
+fn gprs(ins: &iced_x86::Instruction) -> (u8, u8) {
     use iced_x86::OpAccess;
     let mut f = iced_x86::InstructionInfoFactory::new();
-    f.info(ins)
-        .used_registers()
-        .iter()
-        .filter(|u| {
-            !written
-                || matches!(
-                    u.access(),
-                    OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
-                )
-        })
-        .map(|u| u.register().full_register32())
-        .filter(|r| r.is_gpr32())
-        .fold(0, |m, r| m | 1 << (r.number() & 7))
+    let (mut used, mut written) = (0, 0);
+    for u in f.info(ins).used_registers() {
+        let r = u.register().full_register32();
+        if !r.is_gpr32() {
+            continue;
+        }
+        let bit = 1u8 << (r.number() & 7);
+        used |= bit;
+        if matches!(
+            u.access(),
+            OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
+        ) {
+            written |= bit;
+        }
+    }
+    (used, written)
 }
 
 /// The deferred flag operation of `k` (see `deferred`; `liveness` defers
@@ -701,10 +704,8 @@ mod tests {
         // PUSH EBP (ESP, EBP); MOV ECX,[EDI+EBX*4] (ECX, EDI, EBX).
         let mut d = iced_x86::Decoder::new(32, &[0x55, 0x8B, 0x0C, 0x9F], 0);
         let push = d.decode();
-        assert_eq!(super::gprs(&push, false), 1 << 4 | 1 << 5);
-        assert_eq!(super::gprs(&push, true), 1 << 4);
+        assert_eq!(super::gprs(&push), (1 << 4 | 1 << 5, 1 << 4));
         let mov = d.decode();
-        assert_eq!(super::gprs(&mov, false), 1 << 1 | 1 << 7 | 1 << 3);
-        assert_eq!(super::gprs(&mov, true), 1 << 1);
+        assert_eq!(super::gprs(&mov), (1 << 1 | 1 << 7 | 1 << 3, 1 << 1));
     }
 }

@@ -253,18 +253,25 @@ impl Gen {
 
     // ---- memory ------------------------------------------------------
 
+    /// Host `dst` = the byte offset, in the TLB set (R14), of the entry for
+    /// the linear address in host `src`.
+    fn tlb_index(&mut self, dst: u8, src: u8) {
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; mov Rd(dst), Rd(src)
+            ; shr Rd(dst), (12 - tlb::SHIFT) as i8
+            ; and Rd(dst), ((tlb::SETS - 1) << tlb::SHIFT) as i32
+        );
+    }
+
     /// Set R10 to the byte offset of ESI's entry in the TLB set (R14),
     /// and R11 to the page of the access's last byte: one comparison with
     /// the entry's tag then checks both the page and that the access does
     /// not cross into the next one (or wrap past 4 GiB).
     fn tlb_probe(&mut self, size: u8) {
+        self.tlb_index(10, 6);
         let a = &mut self.a;
-        dynasm!(a
-            ; .arch x64
-            ; mov r10d, esi
-            ; shr r10d, (12 - tlb::SHIFT) as i8
-            ; and r10d, ((tlb::SETS - 1) << tlb::SHIFT) as i32
-        );
         if size > 1 {
             dynasm!(a ; .arch x64 ; lea r11d, [rsi + (size - 1) as i32]);
         } else {
@@ -456,12 +463,10 @@ impl Gen {
             }
         }
         let at = stack::GROUP + 8 * p.slot as i32;
+        self.tlb_index(9, 8);
         let a = &mut self.a;
         dynasm!(a
             ; .arch x64
-            ; mov r9d, r8d
-            ; shr r9d, (12 - tlb::SHIFT) as i8
-            ; and r9d, ((tlb::SETS - 1) << tlb::SHIFT) as i32
             ; lea r11d, [r8 + (p.span - 1) as i32]
             ; and r11d, 0xFFFF_F000u32 as i32
             ; xor r10d, r10d
