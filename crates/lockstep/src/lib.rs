@@ -15,6 +15,7 @@
 //! where code writes into its own pages.
 
 pub mod compare;
+pub mod looped;
 pub mod programs;
 
 use cpu::{CpuState, Engine, Exit, Interpreter, NullBus};

@@ -61,9 +61,30 @@ pub const ARG_SHIFT: u32 = 24;
 /// Compute the lazy flags of the pending operation `code` (0: none) from
 /// the frame's slots into `s`.
 pub fn materialize(frame: &Frame, s: &mut CpuState, code: u32) {
+    compute(frame.flag_a, frame.flag_b, s, code);
+}
+
+/// Flags a block left in operand form (`Frame::pend`): the last flag
+/// operation of a block whose flags only the blocks after it can read is
+/// stored as its code and operands (three stores) instead of as lazy
+/// flags (about twelve host instructions for a SUB), as QEMU keeps its
+/// condition codes. Generated code reading the lazy flags checks for
+/// them first (`rt_resolve`), and every way out of generated code into
+/// Rust settles them here before anything else can look at `CpuState`:
+/// the dispatcher when translated code returns, and every helper on
+/// entry. Settling early is always right: while `pend` is set the lazy
+/// flags are stale and the operation is the truth.
+pub fn settle(frame: &mut Frame, s: &mut CpuState) {
+    let code = std::mem::take(&mut frame.pend);
+    if code != 0 {
+        compute(frame.pend_a, frame.pend_b, s, code);
+    }
+}
+
+fn compute(a: u32, b: u32, s: &mut CpuState, code: u32) {
     macro_rules! at {
         ($w:ty, $mask:expr) => {{
-            let (a, b) = (frame.flag_a & $mask, frame.flag_b & $mask);
+            let (a, b) = (a & $mask, b & $mask);
             match code & 7 {
                 1 => s.lazy.add::<$w>(a, b, a.wrapping_add(b) & $mask),
                 2 => s.lazy.sub::<$w>(a, b, a.wrapping_sub(b) & $mask),
@@ -97,6 +118,9 @@ mod tests {
             arg: 0,
             flag_a: a,
             flag_b: b,
+            pend: 0,
+            pend_a: 0,
+            pend_b: 0,
             fallbacks: std::ptr::null_mut(),
             fallback_len: 0,
         }
@@ -120,5 +144,21 @@ mod tests {
         let before = s.lazy;
         materialize(&frame(1, 2), &mut s, 0);
         assert_eq!(s.lazy, before);
+    }
+
+    #[test]
+    fn settling_computes_the_pending_operation_once() {
+        let mut s = CpuState::reset();
+        let mut f = frame(0, 0);
+        (f.pend, f.pend_a, f.pend_b) = (code(Op::Sub, 4) as u32, 1, 2);
+        settle(&mut f, &mut s);
+        let mut want = CpuState::reset().lazy;
+        want.sub::<W32>(1, 2, 0xFFFF_FFFF);
+        assert_eq!(s.lazy, want);
+        assert_eq!(f.pend, 0);
+        // Settled: a second call changes nothing.
+        s.lazy.set(0);
+        settle(&mut f, &mut s);
+        assert_eq!(s.lazy.get(), 0);
     }
 }

@@ -35,6 +35,12 @@ pub struct Frame {
     /// The operands of the pending deferred flag operation.
     pub flag_a: u32,
     pub flag_b: u32,
+    /// Flags left in operand form by the last block that ran (see
+    /// `deferred::Pending`): the operation's code (0: none, the lazy
+    /// flags in `CpuState` are current) and its operands.
+    pub pend: u32,
+    pub pend_a: u32,
+    pub pend_b: u32,
     /// Counters of handler calls by iced `Code` (`fallback_len` of them),
     /// or null when statistics are off.
     pub fallbacks: *mut u64,
@@ -56,6 +62,9 @@ pub mod off {
     pub const ARG: i32 = offset_of!(Frame, arg) as i32;
     pub const FLAG_A: i32 = offset_of!(Frame, flag_a) as i32;
     pub const FLAG_B: i32 = offset_of!(Frame, flag_b) as i32;
+    pub const PEND: i32 = offset_of!(Frame, pend) as i32;
+    pub const PEND_A: i32 = offset_of!(Frame, pend_a) as i32;
+    pub const PEND_B: i32 = offset_of!(Frame, pend_b) as i32;
 }
 
 /// The counter translated code updates at every block, kept in the

@@ -44,7 +44,7 @@ pub mod exec {
 pub unsafe extern "sysv64" fn rt_exec(frame: *mut Frame, insn: *const Insn) -> u32 {
     // SAFETY: per the function's contract, both pointers are valid and
     // unaliased for the duration of this call.
-    let (c, insn) = unsafe { (&mut *((*frame).ctx as *mut Ctx), &*insn) };
+    let (c, insn) = unsafe { (ctx(frame), &*insn) };
     // SAFETY: `fallbacks` is null or points at `fallback_len` counters
     // owned by the recompiler, which outlive the call; the index is
     // checked.
@@ -93,7 +93,7 @@ fn finish(c: &mut Ctx, insn: &Insn, jump_ends: bool) -> u32 {
 pub unsafe extern "sysv64" fn rt_uncached(frame: *mut Frame) -> u32 {
     // SAFETY: per the function's contract, the frame and its context are
     // valid and unaliased for the duration of this call.
-    let c = unsafe { &mut *((*frame).ctx as *mut Ctx) };
+    let c = unsafe { ctx(frame) };
     match cpu::interp::fetch_uncached(c) {
         Ok(insn) => {
             c.s.eip = c.s.eip.wrapping_add(insn.len as u32);
@@ -110,14 +110,29 @@ pub unsafe extern "sysv64" fn rt_uncached(frame: *mut Frame) -> u32 {
 /// was delivered).
 pub const LOAD_FAULT: u64 = 1 << 32;
 
-/// Reborrow the context of a frame.
+/// Reborrow the context of a frame, with the flags a block left in
+/// operand form settled into `CpuState` (see `deferred::settle`): every
+/// helper enters through here, so Rust never sees them unsettled.
 ///
 /// # Safety
 /// As for [`rt_exec`].
 unsafe fn ctx<'a>(frame: *mut Frame) -> &'a mut Ctx<'a> {
     // SAFETY: the caller guarantees `frame` and its `ctx` are live and not
     // otherwise in use while the helper runs.
-    unsafe { &mut *((*frame).ctx as *mut Ctx<'a>) }
+    let c = unsafe { &mut *((*frame).ctx as *mut Ctx<'a>) };
+    // SAFETY: as above; the frame is a different object from the context.
+    deferred::settle(unsafe { &mut *frame }, c.s);
+    c
+}
+
+/// Settle the flags a block left in operand form, for generated code
+/// about to read the lazy flags (through the `resolve` thunk).
+///
+/// # Safety
+/// As for [`rt_exec`].
+pub unsafe extern "sysv64" fn rt_resolve(frame: *mut Frame) {
+    // SAFETY: per the contract.
+    unsafe { ctx(frame) };
 }
 
 /// Slow path of an inline load of `size` bytes at linear `lin` (TLB miss,

@@ -10,7 +10,9 @@
 //! clear and every register but the load destination is intact, or CF is
 //! set and EAX = `exec::FAULTED` (the fault was delivered).
 
-use crate::frame::off;
+use crate::deferred::{self, Op};
+use crate::emit::wide_aux;
+use crate::frame::{off, state};
 use crate::runtime::{self, exec};
 use dynasmrt::{DynasmApi, DynasmLabelApi, dynasm};
 
@@ -22,6 +24,9 @@ pub const REGS: [u8; 3] = [0, 1, 2];
 pub struct Thunks {
     pub load: [usize; 3],
     pub store: [usize; 3],
+    /// Settle the flags a block left in operand form (`rt_resolve`),
+    /// keeping every register.
+    pub resolve: usize,
 }
 
 /// Stack offset of a saved register after the nine pushes.
@@ -101,5 +106,51 @@ pub fn assemble(base: usize) -> (Vec<u8>, Thunks) {
         );
         restore_and_return!(a);
     }
+    // Settling flags left in operand form: the 32-bit ADD and SUB here
+    // (almost all of them: a compare before a branch), the rest in Rust.
+    t.resolve = base + a.offset().0;
+    let resolve_fn = runtime::rt_resolve as *const () as i64;
+    let (add32, sub32) = (deferred::code(Op::Add, 4) as i32, deferred::code(Op::Sub, 4) as i32);
+    dynasm!(a
+        ; .arch x64
+        ; push rax ; push rcx ; push rdx ; push r9 ; push r10
+        ; mov edx, [r12 + off::PEND]
+        ; mov eax, [r12 + off::PEND_A]
+        ; mov ecx, [r12 + off::PEND_B]
+        ; cmp edx, sub32
+        ; je >sub
+        ; cmp edx, add32
+        ; je >add
+        ; pop r10 ; pop r9 ; pop rdx ; pop rcx ; pop rax
+    );
+    save!(a);
+    dynasm!(a
+        ; .arch x64
+        ; mov rdi, r12
+        ; mov rax, QWORD resolve_fn
+        ; call rax
+        ; pop r11 ; pop r10 ; pop r9 ; pop r8 ; pop rdi
+        ; pop rsi ; pop rdx ; pop rcx ; pop rax
+        ; ret
+        ; sub:
+        ; mov edx, eax
+        ; sub edx, ecx
+    );
+    wide_aux(&mut a, 4, true);
+    dynasm!(a
+        ; .arch x64
+        ; jmp >done
+        ; add:
+        ; lea edx, [rax + rcx]
+    );
+    wide_aux(&mut a, 4, false);
+    dynasm!(a
+        ; .arch x64
+        ; done:
+        ; mov [rbx + state::RESULT], edx
+        ; mov DWORD [r12 + off::PEND], 0
+        ; pop r10 ; pop r9 ; pop rdx ; pop rcx ; pop rax
+        ; ret
+    );
     (a.finalize().unwrap_or_default(), t)
 }

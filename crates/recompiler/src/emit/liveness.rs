@@ -12,7 +12,7 @@
 //! Faults and code-write exits are rare: flags that only they can see are
 //! deferred to them (`Need::Rare`, see `deferred`).
 
-use super::classify::{AluOp, Count, Kind, Opnd};
+use super::classify::{AluOp, Count, Kind, Opnd, ShiftOp};
 
 /// Flag bits for the analysis (not EFLAGS positions).
 pub const CF: u8 = 1;
@@ -86,6 +86,55 @@ pub enum Need {
     Rare,
     /// Store them in `CpuState`.
     Full,
+}
+
+/// Whether `k` may change flags.
+pub fn writes_flags(k: &Kind) -> bool {
+    uses(k).may_write != 0
+}
+
+/// Whether the code generated for `k` reads or replaces the lazy flags in
+/// `CpuState`, its own flags being needed as `need`. A Jcc `fused` with
+/// the instruction before it branches on host flags; handlers run in
+/// Rust, and control transfers read no flags themselves (the next block
+/// does).
+pub fn touches_lazy(k: &Kind, need: Need, fused: bool) -> bool {
+    match k {
+        Kind::Fallback | Kind::Jmp { .. } | Kind::Call { .. } | Kind::Ret { .. } | Kind::JmpInd { .. } | Kind::CallInd { .. } => false,
+        Kind::Jcc { .. } => !fused,
+        // Its kept CF is read only by the template that stores flags.
+        Kind::IncDec { .. } => need == Need::Full,
+        _ => {
+            let f = uses(k);
+            (need == Need::Full && f.may_write != 0) || f.reads != 0
+        }
+    }
+}
+
+/// Whether `k`'s flags can be left to the next blocks in operand form
+/// (`deferred::settle`): operations that replace every flag, with the
+/// operands in EAX and ECX, which `deferred` computes.
+pub fn pendable(k: &Kind) -> bool {
+    matches!(
+        k,
+        Kind::Alu {
+            op: AluOp::Add | AluOp::Sub | AluOp::Cmp,
+            ..
+        } | Kind::Neg { .. }
+    )
+}
+
+/// Whether `k`, storing its flags, replaces all six without reading any.
+pub fn replaces_all(k: &Kind) -> bool {
+    match k {
+        Kind::Alu { op, .. } => !matches!(op, AluOp::Adc | AluOp::Sbb),
+        Kind::Neg { .. } => true,
+        // Counts are 1-31 here (see `classify`).
+        Kind::Shift {
+            op, count: Count::Imm(_), ..
+        } => !matches!(op, ShiftOp::Rol | ShiftOp::Ror),
+        _ => false,
+    }
 }
 
 /// Whether `k`'s flags can be deferred (`deferred::Op` covers it).

@@ -14,6 +14,7 @@ mod inplace;
 mod liveness;
 mod regcache;
 mod templates;
+pub(crate) use templates::wide_aux;
 
 use crate::block::GuestBlock;
 use crate::frame::{off, stack, state};
@@ -103,6 +104,13 @@ pub enum HostFlags {
 }
 
 impl HostFlags {
+    /// Whether a Jcc on condition `cc` can branch on these host flags.
+    pub fn fuses(self, cc: u8) -> bool {
+        // After INC/DEC: ZF (4/5), SF (8/9), PF (10/11) come from the
+        // result alone.
+        !matches!(self, Self::IncDec(_)) || matches!(cc >> 1, 2 | 4 | 5)
+    }
+
     fn after(k: &Kind) -> Option<Self> {
         match *k {
             // A memory destination is written through a helper that may
@@ -144,6 +152,22 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         .map(|(insn, (_, ins))| classify(ins, insn, mode))
         .collect();
     let flags_needed = liveness::needed(&kinds);
+    // A Jcc that branches on the host flags of the instruction before it.
+    let fused = |j: usize| match kinds[j] {
+        Kind::Jcc { cc, .. } => j > 0 && HostFlags::after(&kinds[j - 1]).is_some_and(|h| h.fuses(cc)),
+        _ => false,
+    };
+    // The last instruction producing flags, if only the next blocks can
+    // read them: its flags are left in operand form (`deferred::settle`).
+    let pend_at = (0..kinds.len())
+        .rev()
+        .find(|&j| flags_needed[j] == Need::Full && liveness::writes_flags(&kinds[j]))
+        .filter(|&j| {
+            liveness::pendable(&kinds[j]) && (j + 1..kinds.len()).all(|m| !liveness::touches_lazy(&kinds[m], flags_needed[m], fused(m)))
+        });
+    // Whether flags an earlier block left in operand form are settled
+    // here (they are, after a handler call: Rust settles them first).
+    let mut settled = false;
     g.pending = 0;
     let (uses, writes): (Vec<u8>, Vec<u8>) = block.insns.iter().map(|(_, ins)| gprs(ins)).unzip();
     g.cache.plan(uses);
@@ -169,12 +193,27 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
             debug_assert!(false, "liveness deferred {kind:?}");
             need = Need::Full;
         }
-        g.flags = need == Need::Full;
+        let pend = pend_at == Some(k);
+        if pend {
+            // It replaces every flag: nothing earlier need be settled.
+            settled = false;
+        } else if !settled && liveness::touches_lazy(&kind, need, fused(k)) {
+            if need == Need::Full && liveness::replaces_all(&kind) {
+                // Dropped when it stores its own (`Gen::drop_pending`).
+                g.unsettled = true;
+            } else {
+                g.resolve_pending();
+            }
+            settled = true;
+        }
+        g.flags = need == Need::Full && !pend;
         (g.after, g.spill) = match need {
+            _ if pend => (0, deferred.1),
             Need::Full => (0, 0),
             Need::Dead => (g.pending, 0),
             Need::Rare => deferred,
         };
+        g.pend = if pend { deferred.0 } else { 0 };
         g.host_flags = k.checked_sub(1).and_then(|p| HostFlags::after(&kinds[p]));
         let last = k + 1 == insns.len();
         match kind {
@@ -183,6 +222,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
                 fallback(&mut g.a, insn, next, out);
                 // The handler may have written any guest register.
                 g.cache.clear();
+                settled = true;
             }
             _ => {
                 made.inline += 1;
@@ -194,6 +234,11 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         }
         g.settle();
         g.pending = g.after;
+        if g.unsettled {
+            // It stored no flags after all: keep the earlier ones.
+            debug_assert!(false, "{kind:?} stored no flags");
+            g.resolve_pending();
+        }
     }
     if !ended {
         let last = block.insns.last().map(|(_, i)| i.next_ip32()).unwrap_or(block.eip);
@@ -591,11 +636,12 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             // The source is read (and may fault) whatever the condition.
             g.read(w, src, RCX, false, at);
             g.eval_cond(cc);
-            dynasm!(g.a ; .arch x64 ; test r10d, r10d ; jz >skip);
-            g.cache.freeze();
-            g.st_reg(w, dst, RCX);
-            g.cache.thaw();
-            dynasm!(g.a ; .arch x64 ; skip:);
+            // Without a branch: the conditions of CMOVs are often data
+            // (the carries of a multi-precision multiply), which a
+            // branch would mispredict half the time.
+            g.ld_reg(w, dst, RDX);
+            dynasm!(g.a ; .arch x64 ; test r10d, r10d ; cmovnz edx, ecx);
+            g.st_reg(w, dst, RDX);
         }
         Kind::Push { src } => {
             if has_mem(src) {

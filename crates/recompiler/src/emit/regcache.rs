@@ -83,6 +83,12 @@ impl RegCache {
     /// recently used one is given up), or `None` inside conditional code.
     /// The caller must fill it with `n`'s value right away.
     pub fn claim(&mut self, n: u8) -> Option<u8> {
+        self.claim_for(n, false)
+    }
+
+    /// `claim`, but with `must` the copy is made even when `n` is needed
+    /// later than every copy held (the one needed last is given up).
+    pub fn claim_for(&mut self, n: u8, must: bool) -> Option<u8> {
         if self.frozen != 0 {
             return None;
         }
@@ -100,7 +106,7 @@ impl RegCache {
                     )
                 };
                 let k = (0..HOST.len()).max_by_key(|&k| far(k)).unwrap_or(0);
-                if self.next_use(n) >= far(k).0 {
+                if !must && self.next_use(n) >= far(k).0 {
                     return None;
                 }
                 k

@@ -88,6 +88,16 @@ pub struct Gen {
     /// store in the frame's flag slots (its flags are deferred): RAX to
     /// `flag_a`, and RCX to `flag_b` when two.
     pub spill: u8,
+    /// With `spill`: the current instruction leaves its flags to the
+    /// next blocks in operand form (this code, see `deferred::settle`),
+    /// so the operands go to the frame's `pend` slots instead.
+    pub pend: u8,
+    /// Out-of-line calls of the `resolve` thunk: entry and way back.
+    resolves: Vec<(DynamicLabel, DynamicLabel)>,
+    /// Flags an earlier block left in operand form may still be unsettled
+    /// (see `resolve_pending`): an instruction that replaces them all
+    /// drops them when it stores its own.
+    pub unsettled: bool,
 }
 
 impl Gen {
@@ -104,7 +114,36 @@ impl Gen {
             pending: 0,
             after: 0,
             spill: 0,
+            pend: 0,
+            resolves: Vec::new(),
+            unsettled: false,
         }
+    }
+
+    /// After the current instruction stored all six flags in the lazy
+    /// form: flags an earlier block left in operand form are obsolete.
+    /// (Not before: a fault on the way must still see them.)
+    fn drop_pending(&mut self) {
+        if std::mem::take(&mut self.unsettled) {
+            let a = &mut self.a;
+            dynasm!(a ; .arch x64 ; mov DWORD [r12 + off::PEND], 0);
+        }
+    }
+
+    /// Settle flags an earlier block may have left in operand form
+    /// before the lazy flags are read or replaced (a flag the current
+    /// instruction keeps, or a fault after it, would see stale ones).
+    pub fn resolve_pending(&mut self) {
+        let (entry, back) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; cmp DWORD [r12 + off::PEND], 0
+            ; jne =>entry
+            ; =>back
+        );
+        self.resolves.push((entry, back));
+        self.unsettled = false;
     }
 
     // ---- guest registers -------------------------------------------
@@ -134,9 +173,15 @@ impl Gen {
     /// the cache's, or a new one loaded here; `None` in conditional code
     /// when there is none.
     pub fn held(&mut self, n: u8) -> Option<u8> {
+        self.held_for(n, false)
+    }
+
+    /// `held`, with `must`: a copy even of a register needed later than
+    /// all the copies held (see `RegCache::claim_for`).
+    fn held_for(&mut self, n: u8, must: bool) -> Option<u8> {
         let n = n & 7;
         self.cache.find(n).or_else(|| {
-            let c = self.cache.claim(n)?;
+            let c = self.cache.claim_for(n, must)?;
             let a = &mut self.a;
             dynasm!(a ; .arch x64 ; mov Rd(c), [rbx + state::gpr(n)]);
             Some(c)
@@ -147,6 +192,25 @@ impl Gen {
     /// cached copy (see `regcache`: the state is written through). Uses
     /// only MOVs, so host flags survive it.
     pub fn st_reg(&mut self, w: Width, n: u8, h: u8) {
+        // A byte or word written into a whole register's copy, and the
+        // whole register stored: a narrow store followed by the usual
+        // 32-bit load of the same register cannot be forwarded and
+        // stalls the load for about ten cycles (`setb bl; adc ebx, esi`
+        // in the kernel's multi-precision multiply spent 13 % of its
+        // time there).
+        if w != 4
+            && !(w == 1 && n >= 4)
+            && let Some(c) = self.held_for(n, true)
+        {
+            let a = &mut self.a;
+            if w == 2 {
+                dynasm!(a ; .arch x64 ; mov Rw(c), Rw(h));
+            } else {
+                dynasm!(a ; .arch x64 ; mov Rb(c), Rb(h));
+            }
+            dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(n)], Rd(c));
+            return;
+        }
         let a = &mut self.a;
         match w {
             4 => dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(n)], Rd(h)),
@@ -374,6 +438,15 @@ impl Gen {
     /// Emit the slow paths collected for the block: each stores its EIP
     /// and parameters and calls the shared thunk (see `thunks`).
     pub fn emit_slow_paths(&mut self) {
+        for (entry, back) in std::mem::take(&mut self.resolves) {
+            let a = &mut self.a;
+            dynasm!(a
+                ; .arch x64
+                ; =>entry
+                ; call extern self.thunks.resolve
+                ; jmp =>back
+            );
+        }
         // An ungrouped access emits its ordinary code here, which adds
         // its own slow path: go round until none is left.
         loop {
@@ -500,10 +573,19 @@ impl Gen {
     /// the slots of the operation pending before it).
     pub fn settle(&mut self) {
         let a = &mut self.a;
+        let pend = std::mem::take(&mut self.pend);
+        let (slot_a, slot_b) = if pend != 0 {
+            (off::PEND_A, off::PEND_B)
+        } else {
+            (off::FLAG_A, off::FLAG_B)
+        };
         match std::mem::take(&mut self.spill) {
-            0 => {}
-            1 => dynasm!(a ; .arch x64 ; mov [r12 + off::FLAG_A], eax),
-            _ => dynasm!(a ; .arch x64 ; mov [r12 + off::FLAG_A], eax ; mov [r12 + off::FLAG_B], ecx),
+            0 => return,
+            1 => dynasm!(a ; .arch x64 ; mov [r12 + slot_a], eax),
+            _ => dynasm!(a ; .arch x64 ; mov [r12 + slot_a], eax ; mov [r12 + slot_b], ecx),
+        }
+        if pend != 0 {
+            dynasm!(a ; .arch x64 ; mov DWORD [r12 + off::PEND], pend as i32);
         }
     }
 
@@ -542,6 +624,7 @@ impl Gen {
         self.store_result(w);
         let a = &mut self.a;
         dynasm!(a ; .arch x64 ; mov DWORD [rbx + state::AUX], 0);
+        self.drop_pending();
     }
 
     /// RESULT = sign-extended EDX. Clobbers only R11 (callers keep
@@ -584,31 +667,8 @@ impl Gen {
             return;
         }
         self.store_result(w);
-        let a = &mut self.a;
-        if sub {
-            dynasm!(a ; .arch x64 ; mov r9, rax ; sub r9, rcx);
-        } else {
-            dynasm!(a ; .arch x64 ; lea r9, [rax + rcx]);
-        }
-        dynasm!(a
-            ; .arch x64
-            ; xor r9, rax
-            ; xor r9, rcx
-            ; mov r10d, r9d
-            ; shr r10d, 1
-            ; and r10d, 8
-        );
-        if w == 4 {
-            dynasm!(a ; .arch x64 ; shr r9, 1);
-        } else {
-            dynasm!(a ; .arch x64 ; shl r9d, (31 - 8 * w as i8));
-        }
-        dynasm!(a
-            ; .arch x64
-            ; and r9d, 0xC000_0000u32 as i32
-            ; or r9d, r10d
-            ; mov [rbx + state::AUX], r9d
-        );
+        wide_aux(&mut self.a, w, sub);
+        self.drop_pending();
     }
 
     pub fn flags_add(&mut self, w: Width) {
@@ -629,6 +689,7 @@ impl Gen {
             ; or r9d, r10d
         );
         self.store_aux_from_carries(w);
+        self.drop_pending();
     }
 
     /// Lazy flags of EDX = EAX - ECX (- borrow).
@@ -649,6 +710,7 @@ impl Gen {
             ; or r9d, r10d
         );
         self.store_aux_from_carries(w);
+        self.drop_pending();
     }
 
     /// R10D = 1 when base condition `cc & !1` holds in the lazy flags
@@ -671,8 +733,7 @@ impl Gen {
                 2 => dynasm!(a ; .arch x64 ; mov r10d, eax ; add r10w, cx),
                 _ => dynasm!(a ; .arch x64 ; mov r10d, eax ; add r10b, cl),
             },
-            // ZF (4/5), SF (8/9), PF (10/11) come from the result alone.
-            HostFlags::IncDec(_) if !matches!(cc >> 1, 2 | 4 | 5) => return false,
+            _ if !hf.fuses(cc) => return false,
             HostFlags::Logic(w) | HostFlags::IncDec(w) => match w {
                 4 => dynasm!(a ; .arch x64 ; test edx, edx),
                 2 => dynasm!(a ; .arch x64 ; test dx, dx),
@@ -1188,10 +1249,41 @@ impl Gen {
             ; or r9d, 8
             ; mov [rbx + state::AUX], r9d
         );
+        self.drop_pending();
     }
 }
 
 /// Mask EDX to the operand width.
+/// AUX of EAX + ECX (`sub`: EAX - ECX) at width `w`, both zero-extended
+/// to 64 bits, without carry-in (see `Gen::flags_wide`). Clobbers R9 and
+/// R10.
+pub fn wide_aux(a: &mut Asm, w: Width, sub: bool) {
+    if sub {
+        dynasm!(a ; .arch x64 ; mov r9, rax ; sub r9, rcx);
+    } else {
+        dynasm!(a ; .arch x64 ; lea r9, [rax + rcx]);
+    }
+    dynasm!(a
+        ; .arch x64
+        ; xor r9, rax
+        ; xor r9, rcx
+        ; mov r10d, r9d
+        ; shr r10d, 1
+        ; and r10d, 8
+    );
+    if w == 4 {
+        dynasm!(a ; .arch x64 ; shr r9, 1);
+    } else {
+        dynasm!(a ; .arch x64 ; shl r9d, (31 - 8 * w as i8));
+    }
+    dynasm!(a
+        ; .arch x64
+        ; and r9d, 0xC000_0000u32 as i32
+        ; or r9d, r10d
+        ; mov [rbx + state::AUX], r9d
+    );
+}
+
 pub fn mask_edx(a: &mut Asm, w: Width) {
     match w {
         2 => dynasm!(a ; .arch x64 ; movzx edx, dx),
