@@ -9,6 +9,7 @@
 //! look at it (helper calls, block exits).
 
 mod classify;
+mod forward;
 mod groups;
 mod inplace;
 mod liveness;
@@ -157,14 +158,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         Kind::Jcc { cc, .. } => j > 0 && HostFlags::after(&kinds[j - 1]).is_some_and(|h| h.fuses(cc)),
         _ => false,
     };
-    // The last instruction producing flags, if only the next blocks can
-    // read them: its flags are left in operand form (`deferred::settle`).
-    let pend_at = (0..kinds.len())
-        .rev()
-        .find(|&j| flags_needed[j] == Need::Full && liveness::writes_flags(&kinds[j]))
-        .filter(|&j| {
-            liveness::pendable(&kinds[j]) && (j + 1..kinds.len()).all(|m| !liveness::touches_lazy(&kinds[m], flags_needed[m], fused(m)))
-        });
+    let forwards = forward::plan(&kinds, &flags_needed, fused, |k| deferred_op(k).0);
     // Whether flags an earlier block left in operand form are settled
     // here (they are, after a handler call: Rust settles them first).
     let mut settled = false;
@@ -193,22 +187,27 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
             debug_assert!(false, "liveness deferred {kind:?}");
             need = Need::Full;
         }
-        let pend = pend_at == Some(k);
+        let pend = forwards[k].produce == forward::Produce::Pend;
+        let slots = forwards[k].produce == forward::Produce::Slots;
+        g.cond_from = forwards[k].from_slots;
+        // It stores all six flags without reading the lazy ones (ADC and
+        // SBB read their carry from a producer's operands here).
+        let replaces = need == Need::Full && (liveness::replaces_all(&kind) || (g.cond_from.is_some() && forward::carry_reader(&kind)));
         if pend {
             // It replaces every flag: nothing earlier need be settled.
             settled = false;
-        } else if !settled && liveness::touches_lazy(&kind, need, fused(k)) {
-            if need == Need::Full && liveness::replaces_all(&kind) {
-                // Dropped when it stores its own (`Gen::drop_pending`).
-                g.unsettled = true;
-            } else {
-                g.resolve_pending();
-            }
+        } else if !settled && replaces {
+            // Dropped when it stores its own (`Gen::drop_pending`).
+            g.unsettled = true;
+            settled = true;
+        } else if !settled && g.cond_from.is_none() && liveness::touches_lazy(&kind, need, fused(k)) {
+            g.resolve_pending();
             settled = true;
         }
-        g.flags = need == Need::Full && !pend;
+        g.flags = need == Need::Full && !pend && !slots;
         (g.after, g.spill) = match need {
             _ if pend => (0, deferred.1),
+            _ if slots => deferred,
             Need::Full => (0, 0),
             Need::Dead => (g.pending, 0),
             Need::Rare => deferred,
@@ -669,7 +668,10 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
         }
         Kind::Jcc { cc, target } => {
             let taken = g.a.new_dynamic_label();
-            if !g.jcc_fused(cc, taken) {
+            if let Some((code, pend)) = g.cond_from {
+                g.regenerate(code, pend);
+                templates::jcc_host(&mut g.a, cc, taken);
+            } else if !g.jcc_fused(cc, taken) {
                 g.eval_cond(cc);
                 dynasm!(g.a ; .arch x64 ; test r10d, r10d ; jnz =>taken);
             }

@@ -94,6 +94,10 @@ pub struct Gen {
     pub pend: u8,
     /// Out-of-line calls of the `resolve` thunk: entry and way back.
     resolves: Vec<(DynamicLabel, DynamicLabel)>,
+    /// The current instruction's condition is tested on flags an earlier
+    /// one of the block left in operand form (see `forward`): its
+    /// deferred operation code, and whether in the `pend` slots.
+    pub cond_from: Option<(u8, bool)>,
     /// Flags an earlier block left in operand form may still be unsettled
     /// (see `resolve_pending`): an instruction that replaces them all
     /// drops them when it stores its own.
@@ -117,6 +121,7 @@ impl Gen {
             pend: 0,
             resolves: Vec::new(),
             unsettled: false,
+            cond_from: None,
         }
     }
 
@@ -740,28 +745,52 @@ impl Gen {
                 _ => dynasm!(a ; .arch x64 ; test dl, dl),
             },
         }
-        match cc & 0xF {
-            0x0 => dynasm!(a ; .arch x64 ; jo =>taken),
-            0x1 => dynasm!(a ; .arch x64 ; jno =>taken),
-            0x2 => dynasm!(a ; .arch x64 ; jb =>taken),
-            0x3 => dynasm!(a ; .arch x64 ; jae =>taken),
-            0x4 => dynasm!(a ; .arch x64 ; je =>taken),
-            0x5 => dynasm!(a ; .arch x64 ; jne =>taken),
-            0x6 => dynasm!(a ; .arch x64 ; jbe =>taken),
-            0x7 => dynasm!(a ; .arch x64 ; ja =>taken),
-            0x8 => dynasm!(a ; .arch x64 ; js =>taken),
-            0x9 => dynasm!(a ; .arch x64 ; jns =>taken),
-            0xA => dynasm!(a ; .arch x64 ; jp =>taken),
-            0xB => dynasm!(a ; .arch x64 ; jnp =>taken),
-            0xC => dynasm!(a ; .arch x64 ; jl =>taken),
-            0xD => dynasm!(a ; .arch x64 ; jge =>taken),
-            0xE => dynasm!(a ; .arch x64 ; jle =>taken),
-            _ => dynasm!(a ; .arch x64 ; jg =>taken),
-        }
+        jcc_host(a, cc, taken);
         true
     }
 
+    /// Host flags equal to the guest's after the operation `code` (see
+    /// `deferred::code`; ADD or SUB) of the operands in the `pend` slots
+    /// (`pend`) or the deferred ones: the operation redone at its width.
+    /// Clobbers R10.
+    pub fn regenerate(&mut self, code: u8, pend: bool) {
+        let (sa, sb) = if pend {
+            (off::PEND_A, off::PEND_B)
+        } else {
+            (off::FLAG_A, off::FLAG_B)
+        };
+        let a = &mut self.a;
+        dynasm!(a ; .arch x64 ; mov r10d, [r12 + sa]);
+        let add = code & 7 == deferred::code(deferred::Op::Add, 1) & 7;
+        match ((code >> 3) & 3, add) {
+            (0, true) => dynasm!(a ; .arch x64 ; add r10b, BYTE [r12 + sb]),
+            (1, true) => dynasm!(a ; .arch x64 ; add r10w, WORD [r12 + sb]),
+            (_, true) => dynasm!(a ; .arch x64 ; add r10d, DWORD [r12 + sb]),
+            (0, false) => dynasm!(a ; .arch x64 ; cmp r10b, BYTE [r12 + sb]),
+            (1, false) => dynasm!(a ; .arch x64 ; cmp r10w, WORD [r12 + sb]),
+            (_, false) => dynasm!(a ; .arch x64 ; cmp r10d, DWORD [r12 + sb]),
+        }
+    }
+
+    /// R8D = the carry flag (0 or 1) for ADC/SBB: from a producer's
+    /// operands (see `forward`) or from the lazy flags.
+    fn carry_in(&mut self) {
+        if let Some((code, pend)) = self.cond_from {
+            self.regenerate(code, pend);
+            let a = &mut self.a;
+            dynasm!(a ; .arch x64 ; setb r8b ; movzx r8d, r8b);
+        } else {
+            let a = &mut self.a;
+            dynasm!(a ; .arch x64 ; mov r8d, [rbx + state::AUX] ; shr r8d, 31);
+        }
+    }
+
     pub fn eval_cond(&mut self, cc: u8) {
+        if let Some((code, pend)) = self.cond_from {
+            self.regenerate(code, pend);
+            setcc_host(&mut self.a, cc);
+            return;
+        }
         let a = &mut self.a;
         match cc >> 1 {
             // OF = AUX[31] ^ AUX[30]
@@ -855,6 +884,9 @@ impl Gen {
 
     /// ALU operation `op` on EAX (dst) and ECX (src) into EDX, with flags.
     pub fn alu(&mut self, op: AluOp, w: Width) {
+        if matches!(op, AluOp::Adc | AluOp::Sbb) {
+            self.carry_in();
+        }
         let a = &mut self.a;
         match op {
             AluOp::Add => {
@@ -865,8 +897,7 @@ impl Gen {
             AluOp::Adc => {
                 dynasm!(a
                     ; .arch x64
-                    ; mov edx, [rbx + state::AUX]
-                    ; shr edx, 31
+                    ; mov edx, r8d
                     ; add edx, eax
                     ; add edx, ecx
                 );
@@ -881,8 +912,6 @@ impl Gen {
             AluOp::Sbb => {
                 dynasm!(a
                     ; .arch x64
-                    ; mov r8d, [rbx + state::AUX]
-                    ; shr r8d, 31
                     ; mov edx, eax
                     ; sub edx, ecx
                     ; sub edx, r8d
@@ -1254,6 +1283,52 @@ impl Gen {
 }
 
 /// Mask EDX to the operand width.
+/// Branch to `taken` on condition `cc` (the low nibble of Jcc) of the
+/// host flags.
+pub fn jcc_host(a: &mut Asm, cc: u8, taken: DynamicLabel) {
+    match cc & 0xF {
+        0x0 => dynasm!(a ; .arch x64 ; jo =>taken),
+        0x1 => dynasm!(a ; .arch x64 ; jno =>taken),
+        0x2 => dynasm!(a ; .arch x64 ; jb =>taken),
+        0x3 => dynasm!(a ; .arch x64 ; jae =>taken),
+        0x4 => dynasm!(a ; .arch x64 ; je =>taken),
+        0x5 => dynasm!(a ; .arch x64 ; jne =>taken),
+        0x6 => dynasm!(a ; .arch x64 ; jbe =>taken),
+        0x7 => dynasm!(a ; .arch x64 ; ja =>taken),
+        0x8 => dynasm!(a ; .arch x64 ; js =>taken),
+        0x9 => dynasm!(a ; .arch x64 ; jns =>taken),
+        0xA => dynasm!(a ; .arch x64 ; jp =>taken),
+        0xB => dynasm!(a ; .arch x64 ; jnp =>taken),
+        0xC => dynasm!(a ; .arch x64 ; jl =>taken),
+        0xD => dynasm!(a ; .arch x64 ; jge =>taken),
+        0xE => dynasm!(a ; .arch x64 ; jle =>taken),
+        _ => dynasm!(a ; .arch x64 ; jg =>taken),
+    }
+}
+
+/// R10D = condition `cc` of the host flags (0 or 1).
+fn setcc_host(a: &mut Asm, cc: u8) {
+    match cc & 0xF {
+        0x0 => dynasm!(a ; .arch x64 ; seto r10b),
+        0x1 => dynasm!(a ; .arch x64 ; setno r10b),
+        0x2 => dynasm!(a ; .arch x64 ; setb r10b),
+        0x3 => dynasm!(a ; .arch x64 ; setae r10b),
+        0x4 => dynasm!(a ; .arch x64 ; sete r10b),
+        0x5 => dynasm!(a ; .arch x64 ; setne r10b),
+        0x6 => dynasm!(a ; .arch x64 ; setbe r10b),
+        0x7 => dynasm!(a ; .arch x64 ; seta r10b),
+        0x8 => dynasm!(a ; .arch x64 ; sets r10b),
+        0x9 => dynasm!(a ; .arch x64 ; setns r10b),
+        0xA => dynasm!(a ; .arch x64 ; setp r10b),
+        0xB => dynasm!(a ; .arch x64 ; setnp r10b),
+        0xC => dynasm!(a ; .arch x64 ; setl r10b),
+        0xD => dynasm!(a ; .arch x64 ; setge r10b),
+        0xE => dynasm!(a ; .arch x64 ; setle r10b),
+        _ => dynasm!(a ; .arch x64 ; setg r10b),
+    }
+    dynasm!(a ; .arch x64 ; movzx r10d, r10b);
+}
+
 /// AUX of EAX + ECX (`sub`: EAX - ECX) at width `w`, both zero-extended
 /// to 64 bits, without carry-in (see `Gen::flags_wide`). Clobbers R9 and
 /// R10.
