@@ -85,9 +85,27 @@ pub mod stack {
     /// The slots of the memory-access groups (`emit::groups`), 8 bytes
     /// each.
     pub const GROUP: i32 = 16;
+    /// The trampoline's copy of the `Frame` that generated code works
+    /// on (`[rsp + FRAME + off::X]` at block level): addressing it from
+    /// RSP leaves R12 free for a guest register (`emit::regcache`). The
+    /// trampoline copies it back when it leaves, and helpers get its
+    /// address.
+    pub const FRAME: i32 = 40;
+    /// The `Frame` pointer the trampoline was given.
+    pub const ORIG: i32 = FRAME + super::FRAME_SIZE as i32;
     /// Bytes reserved; with the six saved registers and the return
     /// address this keeps RSP 16-byte aligned for helper calls.
-    pub const SIZE: i32 = 40;
+    pub const SIZE: i32 = (ORIG + 8) | 8;
+    const _: () = assert!(SIZE % 16 == 8 && SIZE >= ORIG + 8);
+}
+
+/// Bytes of a `Frame`, copied in quadwords.
+pub const FRAME_SIZE: usize = std::mem::size_of::<Frame>();
+const _: () = assert!(FRAME_SIZE.is_multiple_of(8));
+
+/// The operand for frame field `field` (an `off` constant) at block level.
+pub const fn fr(field: i32) -> i32 {
+    stack::FRAME + field
 }
 
 /// Offsets into `CpuState` used by generated code.

@@ -9,7 +9,7 @@
 //! frame (by helpers), one at a time, on one thread.
 
 use crate::deferred;
-use crate::frame::{Frame, off, stack};
+use crate::frame::{FRAME_SIZE, Frame, fr, off, stack};
 use cpu::Ctx;
 use cpu::flags::{W8, W16, W32};
 use cpu::interp::insn::Insn;
@@ -258,23 +258,37 @@ pub fn trampoline(base: usize) -> (Vec<u8>, usize) {
         ; push r14
         ; push r15
         ; sub rsp, stack::SIZE
-        ; mov r12, rdi
-        ; mov rbx, [r12 + off::STATE]
-        ; mov r13, [r12 + off::RAM]
-        ; mov r14, [r12 + off::TLB]
-        ; mov rax, [r12 + off::BUDGET]
+        ; mov [rsp + stack::ORIG], rdi
+    );
+    for q in (0..FRAME_SIZE as i32).step_by(8) {
+        dynasm!(ops ; .arch x64 ; mov rax, [rdi + q] ; mov [rsp + stack::FRAME + q], rax);
+    }
+    dynasm!(ops
+        ; .arch x64
+        ; mov rbx, [rdi + off::STATE]
+        ; mov r13, [rdi + off::RAM]
+        ; mov r14, [rdi + off::TLB]
+        ; mov rax, [rdi + off::BUDGET]
         ; mov [rsp + stack::BUDGET], rax
         ; mov [rsp + stack::START], rax
         ; jmp rsi
     );
     let leave = ops.offset().0;
+    // EAX holds the exit code.
     dynasm!(ops
         ; .arch x64
         ; mov rcx, [rsp + stack::BUDGET]
-        ; mov [r12 + off::BUDGET], rcx
+        ; mov [rsp + fr(off::BUDGET)], rcx
         ; mov rdx, [rsp + stack::START]
         ; sub rdx, rcx
-        ; add [r12 + off::RETIRED], rdx
+        ; add [rsp + fr(off::RETIRED)], rdx
+        ; mov rdi, [rsp + stack::ORIG]
+    );
+    for q in (0..FRAME_SIZE as i32).step_by(8) {
+        dynasm!(ops ; .arch x64 ; mov rcx, [rsp + stack::FRAME + q] ; mov [rdi + q], rcx);
+    }
+    dynasm!(ops
+        ; .arch x64
         ; add rsp, stack::SIZE
         ; pop r15
         ; pop r14

@@ -12,7 +12,7 @@
 
 use crate::deferred::{self, Op};
 use crate::emit::wide_aux;
-use crate::frame::{off, state};
+use crate::frame::{fr, off, stack, state};
 use crate::runtime::{self, exec};
 use dynasmrt::{DynasmApi, DynasmLabelApi, dynasm};
 
@@ -28,6 +28,13 @@ pub struct Thunks {
     /// keeping every register.
     pub resolve: usize,
 }
+
+/// What a thunk's RSP is below block level after its call and the nine
+/// pushes that save the scratch registers (frame fields are addressed
+/// from RSP: see `frame::stack::FRAME`).
+const SAVED: i32 = 8 + 9 * 8;
+/// The same after the resolve thunk's five pushes.
+const FAST: i32 = 8 + 5 * 8;
 
 /// Stack offset of a saved register after the nine pushes.
 fn slot(h: u8) -> i32 {
@@ -76,8 +83,8 @@ pub fn assemble(base: usize) -> (Vec<u8>, Thunks) {
         save!(a);
         dynasm!(a
             ; .arch x64
-            ; mov rdi, r12
-            ; mov edx, [r12 + off::ARG]
+            ; lea rdi, [rsp + SAVED + stack::FRAME]
+            ; mov edx, [rsp + SAVED + fr(off::ARG)]
             ; mov ecx, edx
             ; shr ecx, 16
             ; and ecx, 1
@@ -96,8 +103,8 @@ pub fn assemble(base: usize) -> (Vec<u8>, Thunks) {
         dynasm!(a
             ; .arch x64
             ; mov edx, Rd(h)
-            ; mov rdi, r12
-            ; mov ecx, [r12 + off::ARG]
+            ; lea rdi, [rsp + SAVED + stack::FRAME]
+            ; mov ecx, [rsp + SAVED + fr(off::ARG)]
             ; and ecx, 0xFFFF
             ; mov rax, QWORD store_fn
             ; call rax
@@ -114,9 +121,9 @@ pub fn assemble(base: usize) -> (Vec<u8>, Thunks) {
     dynasm!(a
         ; .arch x64
         ; push rax ; push rcx ; push rdx ; push r9 ; push r10
-        ; mov edx, [r12 + off::PEND]
-        ; mov eax, [r12 + off::PEND_A]
-        ; mov ecx, [r12 + off::PEND_B]
+        ; mov edx, [rsp + FAST + fr(off::PEND)]
+        ; mov eax, [rsp + FAST + fr(off::PEND_A)]
+        ; mov ecx, [rsp + FAST + fr(off::PEND_B)]
         ; cmp edx, sub32
         ; je >sub
         ; cmp edx, add32
@@ -126,7 +133,7 @@ pub fn assemble(base: usize) -> (Vec<u8>, Thunks) {
     save!(a);
     dynasm!(a
         ; .arch x64
-        ; mov rdi, r12
+        ; lea rdi, [rsp + SAVED + stack::FRAME]
         ; mov rax, QWORD resolve_fn
         ; call rax
         ; pop r11 ; pop r10 ; pop r9 ; pop r8 ; pop rdi
@@ -148,7 +155,7 @@ pub fn assemble(base: usize) -> (Vec<u8>, Thunks) {
         ; .arch x64
         ; done:
         ; mov [rbx + state::RESULT], edx
-        ; mov DWORD [r12 + off::PEND], 0
+        ; mov DWORD [rsp + FAST + fr(off::PEND)], 0
         ; pop r10 ; pop r9 ; pop rdx ; pop rcx ; pop rax
         ; ret
     );

@@ -18,7 +18,7 @@ mod templates;
 pub(crate) use templates::wide_aux;
 
 use crate::block::GuestBlock;
-use crate::frame::{off, stack, state};
+use crate::frame::{fr, off, stack, state};
 use crate::runtime::{self, exec, exit};
 use classify::{AluOp, Count, Kind, Opnd, Width, classify};
 use cpu::interp::insn::Insn;
@@ -294,7 +294,7 @@ pub fn translate_crossing(eip: u32, mode: u32, base: usize, t: &Targets) -> Vec<
         ; mov DWORD [rbx + state::EIP], eip as i32
         ; sub QWORD [rsp + stack::BUDGET], 1
         ; jl >budget
-        ; mov rdi, r12
+        ; lea rdi, [rsp + stack::FRAME]
         ; mov rax, QWORD f
         ; call rax
         ; cmp eax, exec::NEXT as i32
@@ -363,7 +363,7 @@ fn exit_chained(a: &mut Asm, block_eip: u32, target: u32, t: &Targets, slots: &m
     dynasm!(a
         ; .arch x64
         ; mov DWORD [rbx + state::EIP], target as i32
-        ; mov DWORD [r12 + off::LAST_SLOT], slot as i32
+        ; mov DWORD [rsp + fr(off::LAST_SLOT)], slot as i32
         ; mov eax, exit::CONTINUE as i32
         ; jmp extern t.leave
     );
@@ -375,7 +375,7 @@ fn fallback(a: &mut Asm, insn: &Insn, next: u32, out: DynamicLabel) {
     dynasm!(a
         ; .arch x64
         ; mov DWORD [rbx + state::EIP], next as i32
-        ; mov rdi, r12
+        ; lea rdi, [rsp + stack::FRAME]
         ; mov rsi, QWORD insn as *const Insn as i64
         ; mov rax, QWORD f
         ; call rax
@@ -435,16 +435,16 @@ fn check_end(g: &mut Gen, next: u32, out: DynamicLabel) {
     let a = &mut g.a;
     dynasm!(a
         ; .arch x64
-        ; cmp DWORD [r12 + off::END], 0
+        ; cmp DWORD [rsp + fr(off::END)], 0
         ; je >go_on
-        ; mov DWORD [r12 + off::END], 0
+        ; mov DWORD [rsp + fr(off::END)], 0
         ; mov DWORD [rbx + state::EIP], next as i32
     );
     if pending != 0 {
         let f = runtime::rt_flags as *const () as i64;
         dynasm!(a
             ; .arch x64
-            ; mov rdi, r12
+            ; lea rdi, [rsp + stack::FRAME]
             ; mov esi, pending as i32
             ; mov rax, QWORD f
             ; call rax
@@ -689,9 +689,9 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             // chain) so it sees the invalidation first.
             dynasm!(g.a
                 ; .arch x64
-                ; cmp DWORD [r12 + off::END], 0
+                ; cmp DWORD [rsp + fr(off::END)], 0
                 ; je >chain
-                ; mov DWORD [r12 + off::END], 0
+                ; mov DWORD [rsp + fr(off::END)], 0
             );
             exit_to(&mut g.a, target, bx.t);
             dynasm!(g.a ; .arch x64 ; chain:);
@@ -720,9 +720,9 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             dynasm!(g.a
                 ; .arch x64
                 ; mov [rbx + state::EIP], edx
-                ; cmp DWORD [r12 + off::END], 0
+                ; cmp DWORD [rsp + fr(off::END)], 0
                 ; je >go
-                ; mov DWORD [r12 + off::END], 0
+                ; mov DWORD [rsp + fr(off::END)], 0
                 ; mov eax, exit::CONTINUE as i32
                 ; jmp extern bx.t.leave
                 ; go:

@@ -11,7 +11,7 @@
 use super::classify::{AluOp, Count, Opnd, ShiftOp, Width};
 use super::regcache::RegCache;
 use crate::deferred;
-use crate::frame::{off, stack, state, tlb};
+use crate::frame::{fr, off, stack, state, tlb};
 use crate::thunks::Thunks;
 use cpu::interp::insn::Insn;
 use cpu::segment::layout;
@@ -131,7 +131,7 @@ impl Gen {
     fn drop_pending(&mut self) {
         if std::mem::take(&mut self.unsettled) {
             let a = &mut self.a;
-            dynasm!(a ; .arch x64 ; mov DWORD [r12 + off::PEND], 0);
+            dynasm!(a ; .arch x64 ; mov DWORD [rsp + fr(off::PEND)], 0);
         }
     }
 
@@ -143,7 +143,7 @@ impl Gen {
         let a = &mut self.a;
         dynasm!(a
             ; .arch x64
-            ; cmp DWORD [r12 + off::PEND], 0
+            ; cmp DWORD [rsp + fr(off::PEND)], 0
             ; jne =>entry
             ; =>back
         );
@@ -474,7 +474,7 @@ impl Gen {
                     ; .arch x64
                     ; =>s.entry
                     ; mov DWORD [rbx + state::EIP], s.at.start as i32
-                    ; mov DWORD [r12 + off::ARG], arg as i32
+                    ; mov DWORD [rsp + fr(off::ARG)], arg as i32
                     ; call extern thunk
                     ; jc =>s.at.fault
                     ; jmp =>s.back
@@ -586,11 +586,11 @@ impl Gen {
         };
         match std::mem::take(&mut self.spill) {
             0 => return,
-            1 => dynasm!(a ; .arch x64 ; mov [r12 + slot_a], eax),
-            _ => dynasm!(a ; .arch x64 ; mov [r12 + slot_a], eax ; mov [r12 + slot_b], ecx),
+            1 => dynasm!(a ; .arch x64 ; mov [rsp + fr(slot_a)], eax),
+            _ => dynasm!(a ; .arch x64 ; mov [rsp + fr(slot_a)], eax ; mov [rsp + fr(slot_b)], ecx),
         }
         if pend != 0 {
-            dynasm!(a ; .arch x64 ; mov DWORD [r12 + off::PEND], pend as i32);
+            dynasm!(a ; .arch x64 ; mov DWORD [rsp + fr(off::PEND)], pend as i32);
         }
     }
 
@@ -760,15 +760,15 @@ impl Gen {
             (off::FLAG_A, off::FLAG_B)
         };
         let a = &mut self.a;
-        dynasm!(a ; .arch x64 ; mov r10d, [r12 + sa]);
+        dynasm!(a ; .arch x64 ; mov r10d, [rsp + fr(sa)]);
         let add = code & 7 == deferred::code(deferred::Op::Add, 1) & 7;
         match ((code >> 3) & 3, add) {
-            (0, true) => dynasm!(a ; .arch x64 ; add r10b, BYTE [r12 + sb]),
-            (1, true) => dynasm!(a ; .arch x64 ; add r10w, WORD [r12 + sb]),
-            (_, true) => dynasm!(a ; .arch x64 ; add r10d, DWORD [r12 + sb]),
-            (0, false) => dynasm!(a ; .arch x64 ; cmp r10b, BYTE [r12 + sb]),
-            (1, false) => dynasm!(a ; .arch x64 ; cmp r10w, WORD [r12 + sb]),
-            (_, false) => dynasm!(a ; .arch x64 ; cmp r10d, DWORD [r12 + sb]),
+            (0, true) => dynasm!(a ; .arch x64 ; add r10b, BYTE [rsp + fr(sb)]),
+            (1, true) => dynasm!(a ; .arch x64 ; add r10w, WORD [rsp + fr(sb)]),
+            (_, true) => dynasm!(a ; .arch x64 ; add r10d, DWORD [rsp + fr(sb)]),
+            (0, false) => dynasm!(a ; .arch x64 ; cmp r10b, BYTE [rsp + fr(sb)]),
+            (1, false) => dynasm!(a ; .arch x64 ; cmp r10w, WORD [rsp + fr(sb)]),
+            (_, false) => dynasm!(a ; .arch x64 ; cmp r10d, DWORD [rsp + fr(sb)]),
         }
     }
 
