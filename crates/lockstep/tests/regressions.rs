@@ -254,3 +254,21 @@ fn a_group_ends_where_its_base_changes() {
     let (s, _) = lockstep_state(|| programs::flat32(&code, regs, 0));
     assert_eq!(s.gpr[1], 0xFFFF_FFFF);
 }
+
+#[test]
+fn shift_flags_deferred_to_a_fault_are_the_ones_it_shows() {
+    // SHR EAX,3 (a 32-bit register shifted in place); MOV [EBX],ECX, which
+    // faults (EBX = 0xFFFFFFFE: a dword past offset 0xFFFFFFFF, #GP); SUB
+    // EAX,EAX. Only the fault sees the shift's flags, so they are deferred
+    // as the operand and the count; the handler's HLT shows them.
+    let mut regs = REGS;
+    regs[3] = 0xFFFF_FFFE;
+    let code = with_hlt(&[0xC1, 0xE8, 0x03, 0x89, 0x0B, 0x29, 0xC0]);
+    let (s, _) = lockstep_state(|| programs::flat32(&code, regs, 0));
+    assert!(s.halted);
+    // The same with SAR AL,5 and SHL AX,9 (narrow, through the template).
+    let code = with_hlt(&[0xC0, 0xF8, 0x05, 0x89, 0x0B, 0x29, 0xC0]);
+    lockstep(|| programs::flat32(&code, regs, 0), 100);
+    let code = with_hlt(&[0x66, 0xC1, 0xE0, 0x09, 0x89, 0x0B, 0x29, 0xC0]);
+    lockstep(|| programs::flat32(&code, regs, 0), 100);
+}

@@ -36,6 +36,10 @@ pub enum Op {
     Inc,
     /// DEC of `flag_a` (CF kept).
     Dec,
+    /// SHL, SHR, SAR of `flag_a` by `flag_b` (1-31).
+    Shl,
+    Shr,
+    Sar,
 }
 
 /// The constant that names a deferred operation at width `w` (1, 2 or 4
@@ -46,6 +50,9 @@ pub const fn code(op: Op, w: u8) -> u8 {
         Op::Sub => 2,
         Op::Inc => 3,
         Op::Dec => 4,
+        Op::Shl => 5,
+        Op::Shr => 6,
+        Op::Sar => 7,
     };
     let w = match w {
         1 => 0,
@@ -90,6 +97,10 @@ fn compute(a: u32, b: u32, s: &mut CpuState, code: u32) {
                 2 => s.lazy.sub::<$w>(a, b, a.wrapping_sub(b) & $mask),
                 3 => s.lazy.incdec::<$w>(a, a.wrapping_add(1) & $mask, false),
                 4 => s.lazy.incdec::<$w>(a, a.wrapping_sub(1) & $mask, true),
+                5..=7 => {
+                    let bytes = (<$w as cpu::flags::Width>::BITS / 8) as u8;
+                    cpu::interp::shift_flags(&mut s.lazy, code & 7 == 5, code & 7 == 7, bytes, a, b & 31);
+                }
                 _ => {}
             }
         }};
@@ -140,6 +151,10 @@ mod tests {
         // INC keeps the CF the SUB left (a borrow).
         materialize(&frame(0x7FFF_FFFF, 0), &mut s, code(Op::Inc, 4) as u32);
         assert!(s.lazy.cf() && s.lazy.of() && s.lazy.sf());
+        // SHR by 3 of 0x0F: CF is bit 2 of the operand.
+        materialize(&frame(0x0F, 3), &mut s, code(Op::Shr, 1) as u32);
+        want.from_result::<W8>(1, true, false, true);
+        assert_eq!(s.lazy, want);
         // Nothing pending: nothing changes.
         let before = s.lazy;
         materialize(&frame(1, 2), &mut s, 0);

@@ -182,9 +182,14 @@ impl JumpCache {
     }
 }
 
-/// The lookup stub, at `base`: with the target EIP in the CPU state and
-/// the block's mode in ESI, jump to the cached translation, or leave to
-/// the dispatcher (`CONTINUE`) at `leave`.
+/// The lookup stub, at `base`: called with the target EIP in the CPU
+/// state and the block's mode in ESI, it returns the cached translation's
+/// address in RAX, for the caller to jump to, or leaves to the dispatcher
+/// (`CONTINUE`) at `leave`. Called rather than jumped to, so that the
+/// indirect jump is the caller's: each exit gets its own branch-target
+/// prediction (a `RET` mostly returns to one place), where one shared
+/// jump mispredicted whenever consecutive lookups went to different
+/// blocks.
 pub fn stub(base: usize, table: usize, leave: usize) -> Vec<u8> {
     // A set is WAYS entries of 32 bytes: its offset is the set times this.
     const SET_SHIFT: i8 = (WAYS * std::mem::size_of::<Entry>()).trailing_zeros() as i8;
@@ -216,12 +221,15 @@ pub fn stub(base: usize, table: usize, leave: usize) -> Vec<u8> {
             ; jne =>next
             ; cmp r9d, [rdx + e + 12]
             ; jne =>next
-            ; jmp QWORD [rdx + e + 16]
+            ; mov rax, [rdx + e + 16]
+            ; ret
             ; =>next
         );
     }
+    // A miss: drop the call's return address and leave.
     dynasm!(a
         ; .arch x64
+        ; add rsp, 8
         ; mov eax, exit::CONTINUE as i32
         ; jmp extern leave
     );

@@ -35,6 +35,7 @@ mod task;
 mod x87;
 
 pub use interrupt::Event;
+pub use shift::shift_flags;
 pub use task::Reason;
 
 use crate::bus::Bus;

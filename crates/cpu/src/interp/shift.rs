@@ -15,7 +15,7 @@
 use super::insn::{Handler, Insn};
 use crate::ctx::Ctx;
 use crate::exception::Res;
-use crate::flags::{W8, W16, W32, Width};
+use crate::flags::{LazyFlags, W8, W16, W32, Width};
 use iced_x86::Code;
 use x86::flags as fl;
 
@@ -40,9 +40,8 @@ fn msb<W: Width>(v: u32) -> bool {
 /// Apply shift/rotate `OP` to `a` by `count` (already masked to 5 bits and
 /// non-zero); sets flags, returns the result.
 #[inline(always)]
-fn shift<W: Width, const OP: u8>(c: &mut Ctx, a: u32, count: u32) -> u32 {
+fn shift<W: Width, const OP: u8>(f: &mut LazyFlags, a: u32, count: u32) -> u32 {
     let bits = W::BITS;
-    let f = &mut c.s.lazy;
     match OP {
         ROL | ROR => {
             let n = count % bits;
@@ -110,6 +109,27 @@ fn shift<W: Width, const OP: u8>(c: &mut Ctx, a: u32, count: u32) -> u32 {
     }
 }
 
+/// The flags of SHL (`left`), SHR or SAR (`arith`) of the `bytes`-wide
+/// `a` by `count` (1-31) into `f`, as the interpreter computes them; the
+/// result. For other engines that compute the result themselves and the
+/// flags only when something needs them.
+pub fn shift_flags(f: &mut LazyFlags, left: bool, arith: bool, bytes: u8, a: u32, count: u32) -> u32 {
+    macro_rules! at {
+        ($w:ty) => {
+            match (left, arith) {
+                (true, _) => shift::<$w, SHL>(f, a & <$w>::MASK, count),
+                (false, false) => shift::<$w, SHR>(f, a & <$w>::MASK, count),
+                (false, true) => shift::<$w, SAR>(f, a & <$w>::MASK, count),
+            }
+        };
+    }
+    match bytes {
+        1 => at!(W8),
+        2 => at!(W16),
+        _ => at!(W32),
+    }
+}
+
 fn shift_rm<W: Width, const OP: u8, const BY: u8>(c: &mut Ctx, i: &Insn) -> Res {
     let count = match BY {
         BY1 => 1,
@@ -122,7 +142,7 @@ fn shift_rm<W: Width, const OP: u8, const BY: u8>(c: &mut Ctx, i: &Insn) -> Res 
         // with W = 1 in the error code, as the AMD host shows).
         return c.modify_rm0::<W>(i, |_, a| a);
     }
-    c.modify_rm0::<W>(i, |c, a| shift::<W, OP>(c, a, count))
+    c.modify_rm0::<W>(i, |c, a| shift::<W, OP>(&mut c.s.lazy, a, count))
 }
 
 /// SHLD/SHRD r/m, r, CL/imm8.

@@ -72,13 +72,17 @@ impl Gen {
     }
 
     /// A shift or rotate of a 32-bit register by a constant (1-31), flags
-    /// dead (shifts are never deferred).
+    /// dead or deferred.
     pub fn shift_in_place(&mut self, op: ShiftOp, dst: u8, count: u8) -> bool {
         if self.flags {
             return false;
         }
         let Some(d) = self.held(dst) else { return false };
         let (a, c) = (&mut self.a, count as i8);
+        if self.spill != 0 {
+            // Deferred flags (SHL, SHR, SAR): operand and count to the slots.
+            dynasm!(a ; .arch x64 ; mov eax, Rd(d) ; mov ecx, count as i32);
+        }
         match op {
             ShiftOp::Shl => dynasm!(a ; .arch x64 ; shl Rd(d), c),
             ShiftOp::Shr => dynasm!(a ; .arch x64 ; shr Rd(d), c),

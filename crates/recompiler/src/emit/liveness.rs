@@ -146,6 +146,11 @@ fn deferrable(k: &Kind) -> bool {
             ..
         } | Kind::Neg { .. }
             | Kind::IncDec { .. }
+            | Kind::Shift {
+                op: ShiftOp::Shl | ShiftOp::Shr | ShiftOp::Sar,
+                count: Count::Imm(_),
+                ..
+            }
     )
 }
 

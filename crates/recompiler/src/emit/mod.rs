@@ -20,7 +20,7 @@ pub(crate) use templates::wide_aux;
 use crate::block::GuestBlock;
 use crate::frame::{fr, off, stack, state};
 use crate::runtime::{self, exec, exit};
-use classify::{AluOp, Count, Kind, Opnd, Width, classify};
+use classify::{AluOp, Count, Kind, Opnd, ShiftOp, Width, classify};
 use cpu::interp::insn::Insn;
 use liveness::Need;
 
@@ -336,7 +336,8 @@ fn exit_lookup(a: &mut Asm, mode: u32, t: &Targets) {
     dynasm!(a
         ; .arch x64
         ; mov esi, mode as i32
-        ; jmp extern t.lookup
+        ; call extern t.lookup
+        ; jmp rax
     );
 }
 
@@ -422,6 +423,18 @@ fn deferred_op(k: &Kind) -> (u8, u8) {
         }
         | Kind::Neg { w, .. } => (code(Op::Sub, w), 2),
         Kind::IncDec { w, dec, .. } => (code(if dec { Op::Dec } else { Op::Inc }, w), 1),
+        // EAX = the operand, ECX = the count.
+        Kind::Shift {
+            op,
+            w,
+            count: Count::Imm(_),
+            ..
+        } => match op {
+            ShiftOp::Shl => (code(Op::Shl, w), 2),
+            ShiftOp::Shr => (code(Op::Shr, w), 2),
+            ShiftOp::Sar => (code(Op::Sar, w), 2),
+            ShiftOp::Rol | ShiftOp::Ror => (0, 0),
+        },
         _ => (0, 0),
     }
 }

@@ -988,6 +988,10 @@ impl Gen {
         let bits = 8 * w as i8;
         let a = &mut self.a;
         let c = count as i8;
+        if self.spill != 0 {
+            // Deferred flags: the operand is in EAX, the count goes to ECX.
+            dynasm!(a ; .arch x64 ; mov ecx, count as i32);
+        }
         if !self.flags {
             // Only the result (counts are 1-31, operands zero-extended).
             match op {
