@@ -272,3 +272,39 @@ fn shift_flags_deferred_to_a_fault_are_the_ones_it_shows() {
     let code = with_hlt(&[0x66, 0xC1, 0xE0, 0x09, 0x89, 0x0B, 0x29, 0xC0]);
     lockstep(|| programs::flat32(&code, regs, 0), 100);
 }
+
+#[test]
+fn an_exit_cache_never_jumps_to_code_that_was_rewritten() {
+    // A loop calls F, in the next page, whose RET comes back to T: MOV
+    // EAX,imm; ADD EBX,EAX. After a few passes the RET's inline cache
+    // holds T's translation; in the fifth pass the loop rewrites T's
+    // immediate, and the store into T's page must drop it (a new
+    // jump-cache epoch): EBX = 5 * 0x11111111 + 3 * 0x22222222.
+    // Free-running: lockstep never chains.
+    use cpu::Engine;
+    let mut code = vec![
+        0xB9, 0x08, 0x00, 0x00, 0x00, // mov ecx, 8
+        0x31, 0xDB, // xor ebx, ebx
+        0xE8, 0xF4, 0x0F, 0x00, 0x00, // L: call 0x11000
+        0xB8, 0x11, 0x11, 0x11, 0x11, // T: mov eax, 0x11111111
+        0x01, 0xC3, // add ebx, eax
+        0x83, 0xF9, 0x04, // cmp ecx, 4
+        0x75, 0x0A, // jne skip
+        0xC7, 0x05, 0x0D, 0x00, 0x01, 0x00, 0x22, 0x22, 0x22, 0x22, // mov dword [T+1], 0x22222222
+        0x49, // skip: dec ecx
+        0x75, 0xE2, // jnz L
+        0xF4, // hlt
+    ];
+    code.resize(0x1000, 0x90);
+    code.push(0xC3); // F: ret
+    let mut rec = recompiler::Recompiler::new(1).expect("recompiler");
+    let (mut s, mut m) = programs::flat32(&code, REGS, 0);
+    lockstep::looped::run_free(&mut rec, &mut s, &mut m, 10_000);
+    assert!(s.halted);
+    assert_eq!(s.gpr[3], 0xBBBB_BBBB, "EBX");
+    let mut interp = cpu::Interpreter::new();
+    let (mut si, mut mi) = programs::flat32(&code, REGS, 0);
+    lockstep::looped::run_free(&mut interp, &mut si, &mut mi, 10_000);
+    assert!(lockstep::looped::differences((&si, &mi), (&s, &m)).is_empty());
+    assert!(rec.instructions() > 0);
+}

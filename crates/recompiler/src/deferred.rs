@@ -132,6 +132,7 @@ mod tests {
             pend: 0,
             pend_a: 0,
             pend_b: 0,
+            epoch: 0,
             fallbacks: std::ptr::null_mut(),
             fallback_len: 0,
         }

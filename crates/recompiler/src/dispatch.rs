@@ -22,6 +22,9 @@ use std::collections::HashMap;
 const CODE_SIZE: usize = 64 << 20;
 /// Chain slots (one word each); when all are used, everything is dropped.
 const SLOTS: usize = 1 << 18;
+/// Inline caches of exits through the jump cache (16 bytes each); when
+/// all are used, new exits go without one until the next flush.
+const INLINES: usize = 1 << 17;
 
 /// How far past its budget a run may go: a block never retires more than
 /// this, so with this slack every block that starts with budget left can
@@ -87,6 +90,14 @@ pub struct Recompiler {
     /// Chain slots: the executable address of each chainable exit's jump
     /// displacement (see `emit::Slots`).
     slots: Box<[usize]>,
+    /// The exits' inline caches (see `jumpcache::Inline`), read and
+    /// filled by generated code (hence cells), and the next free one (0
+    /// is a sink).
+    inline: Box<[std::cell::Cell<jumpcache::Inline>]>,
+    next_inline: u32,
+    /// CS base and limit when translated code last ran: inline caches
+    /// compare only the EIP, so a change starts a new epoch.
+    last_cs: (u32, u32),
     /// For each slot, the page and mode of the block it belongs to and the
     /// EIP it leaves for: only a block with the same page, mode and EIP may
     /// be chained to it (whatever ran in between, e.g. an interrupt).
@@ -141,6 +152,24 @@ impl Recompiler {
         code.push(&thunk_code)
             .ok_or_else(|| std::io::Error::other("code buffer too small"))?;
         let fixed_len = code.used();
+        let mut perf_map = std::env::var_os("RINGVISOR_PERF_MAP").and_then(|_| {
+            let path = format!("/tmp/perf-{}.map", std::process::id());
+            std::fs::File::create(&path)
+                .map_err(|e| tracing::warn!("cannot create {path}: {e}"))
+                .ok()
+                .map(std::io::LineWriter::new)
+        });
+        if let Some(f) = &mut perf_map {
+            use std::io::Write;
+            let thunks_at = lookup + stub.len();
+            for (name, start, len) in [
+                ("trampoline", at, lookup - at),
+                ("jump-cache lookup", lookup, stub.len()),
+                ("slow-path thunks", thunks_at, thunk_code.len()),
+            ] {
+                let _ = writeln!(f, "{start:x} {len:x} {name}");
+            }
+        }
         Ok(Self {
             tlb: Some(Box::default()),
             interp: Interpreter::new(),
@@ -156,6 +185,9 @@ impl Recompiler {
             cursor: memory::Cursor::default(),
             map_generation: 0,
             slots: vec![0usize; SLOTS].into_boxed_slice(),
+            inline: (0..INLINES).map(|_| std::cell::Cell::new(jumpcache::Inline::EMPTY)).collect(),
+            next_inline: 1,
+            last_cs: (0, 0),
             slot_owner: vec![(0, 0, 0); SLOTS],
             next_slot: 0,
             pending_chain: None,
@@ -164,13 +196,7 @@ impl Recompiler {
             first_vector: None,
             stats: Stats::default(),
             fallbacks: Vec::new(),
-            perf_map: std::env::var_os("RINGVISOR_PERF_MAP").and_then(|_| {
-                let path = format!("/tmp/perf-{}.map", std::process::id());
-                std::fs::File::create(&path)
-                    .map_err(|e| tracing::warn!("cannot create {path}: {e}"))
-                    .ok()
-                    .map(std::io::LineWriter::new)
-            }),
+            perf_map,
             dump_eip: std::env::var("RINGVISOR_DUMP_EIP")
                 .ok()
                 .and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok()),
@@ -201,6 +227,12 @@ impl Recompiler {
         self.next_slot = 0;
         self.pending_chain = None;
         self.jc.clear();
+        // The code the inline caches point to is gone.
+        self.jc.new_epoch();
+        for c in self.inline.iter() {
+            c.set(jumpcache::Inline::EMPTY);
+        }
+        self.next_inline = 1;
         self.stats.cache_flushes += 1;
     }
 
@@ -286,10 +318,13 @@ impl Recompiler {
             next: &mut self.next_slot,
             cap: SLOTS as u32,
             used: Vec::new(),
+            inline_base: self.inline.as_ptr() as usize,
+            inline_next: &mut self.next_inline,
+            inline_cap: INLINES as u32,
         };
         let (code, made) = if block.insns.is_empty() {
             (
-                emit::translate_crossing(key.eip, key.mode, self.code.next_addr(), &targets),
+                emit::translate_crossing(key.eip, key.mode, self.code.next_addr(), &targets, &mut slots),
                 emit::Made::default(),
             )
         } else {
@@ -350,6 +385,11 @@ impl Recompiler {
             return (exit::BUDGET, 0, budget);
         }
         let user = c.user() as usize;
+        let cs = &c.s.seg[sreg::CS];
+        if (cs.base(), cs.limit()) != self.last_cs {
+            self.last_cs = (cs.base(), cs.limit());
+            self.jc.new_epoch();
+        }
         let mut frame = Frame {
             state: &mut *c.s as *mut CpuState,
             ram: c.mem.ram.bytes_mut().as_mut_ptr(),
@@ -365,6 +405,7 @@ impl Recompiler {
             pend: 0,
             pend_a: 0,
             pend_b: 0,
+            epoch: self.jc.epoch,
             fallbacks: if self.fallbacks.is_empty() {
                 std::ptr::null_mut()
             } else {

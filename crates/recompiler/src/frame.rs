@@ -41,6 +41,8 @@ pub struct Frame {
     pub pend: u32,
     pub pend_a: u32,
     pub pend_b: u32,
+    /// The jump cache's epoch (see `jumpcache::Inline`).
+    pub epoch: u32,
     /// Counters of handler calls by iced `Code` (`fallback_len` of them),
     /// or null when statistics are off.
     pub fallbacks: *mut u64,
@@ -65,6 +67,7 @@ pub mod off {
     pub const PEND: i32 = offset_of!(Frame, pend) as i32;
     pub const PEND_A: i32 = offset_of!(Frame, pend_a) as i32;
     pub const PEND_B: i32 = offset_of!(Frame, pend_b) as i32;
+    pub const EPOCH: i32 = offset_of!(Frame, epoch) as i32;
 }
 
 /// The counter translated code updates at every block, kept in the

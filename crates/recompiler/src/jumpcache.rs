@@ -16,7 +16,7 @@
 //! pages, and invalidates data pages one at a time many times a second.
 //! The table is cleared whenever translations are invalidated or dropped.
 
-use crate::frame::state;
+use crate::frame::{fr, off, state};
 use crate::runtime::exit;
 use cpu::mmu::FlushLog;
 use cpu::segment::layout;
@@ -88,6 +88,27 @@ pub struct JumpCache {
     /// One bit per linear page that may have entries (a set bit may be
     /// stale): INVLPG of a page without one costs a bit test, not a scan.
     pages: Box<[u64]>,
+    /// Changes whenever entries may have gone stale (cleared, forgotten,
+    /// the code buffer flushed, CS changed): the exits' inline caches
+    /// (`Inline`), filled from this table, are valid only in the epoch
+    /// they were filled in.
+    pub epoch: u32,
+}
+
+/// An exit's inline cache: the last target it went to through the jump
+/// cache, for the next time (`emit::exit_lookup`). Filled by the lookup
+/// stub on a hit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Inline {
+    pub eip: u32,
+    pub epoch: u32,
+    pub code: u64,
+}
+
+impl Inline {
+    /// Never valid: epochs start at 1.
+    pub const EMPTY: Self = Self { eip: 0, epoch: 0, code: 0 };
 }
 
 impl JumpCache {
@@ -97,7 +118,13 @@ impl JumpCache {
             tlb_flushes: 0,
             filled: false,
             pages: vec![0; (1 << 20) / 64].into_boxed_slice(),
+            epoch: 1,
         }
+    }
+
+    /// Start a new epoch: every inline cache goes stale.
+    pub fn new_epoch(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1).max(1);
     }
 
     /// Address of the table, for the stub.
@@ -110,6 +137,7 @@ impl JumpCache {
             self.table.fill(Entry::EMPTY);
             self.pages.fill(0);
             self.filled = false;
+            self.new_epoch();
         }
     }
 
@@ -135,6 +163,7 @@ impl JumpCache {
     }
 
     fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
+        self.new_epoch();
         for e in self.table.iter_mut() {
             if e.mode != EMPTY_MODE && !keep(e) {
                 *e = Entry::EMPTY;
@@ -183,8 +212,9 @@ impl JumpCache {
 }
 
 /// The lookup stub, at `base`: called with the target EIP in the CPU
-/// state and the block's mode in ESI, it returns the cached translation's
-/// address in RAX, for the caller to jump to, or leaves to the dispatcher
+/// state, the block's mode in ESI and the exit's inline cache in R11, it
+/// returns the cached translation's address in RAX, for the caller to
+/// jump to, having filled the inline cache, or leaves to the dispatcher
 /// (`CONTINUE`) at `leave`. Called rather than jumped to, so that the
 /// indirect jump is the caller's: each exit gets its own branch-target
 /// prediction (a `RET` mostly returns to one place), where one shared
@@ -221,7 +251,12 @@ pub fn stub(base: usize, table: usize, leave: usize) -> Vec<u8> {
             ; jne =>next
             ; cmp r9d, [rdx + e + 12]
             ; jne =>next
+            // Fill the caller's inline cache (R11; EAX is the EIP).
+            ; mov [r11], eax
+            ; mov ecx, [rsp + 8 + fr(off::EPOCH)]
+            ; mov [r11 + 4], ecx
             ; mov rax, [rdx + e + 16]
+            ; mov [r11 + 8], rax
             ; ret
             ; =>next
         );

@@ -53,6 +53,13 @@ pub struct Slots<'a> {
     /// of its miss stub in the block's code, which directly follows the
     /// jump's 4-byte displacement), filled by `translate`.
     pub used: Vec<(u32, u32, usize)>,
+    /// Inline caches of exits through the jump cache (see
+    /// `jumpcache::Inline`): the array's address, the next free one and
+    /// how many there are. Number 0 is a sink for exits made when all are
+    /// used: filled, never read.
+    pub inline_base: usize,
+    pub inline_next: &'a mut u32,
+    pub inline_cap: u32,
 }
 
 /// What every exit of the block being translated needs.
@@ -71,8 +78,8 @@ impl BlockCx<'_, '_> {
     }
 
     /// Leave for the EIP stored in the state after all instructions.
-    fn exit_lookup(&self, a: &mut Asm) {
-        exit_lookup(a, self.mode, self.t);
+    fn exit_lookup(&mut self, a: &mut Asm) {
+        exit_lookup(a, self.mode, self.t, self.slots);
     }
 }
 
@@ -285,7 +292,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
 /// Translate a block whose first instruction runs into the next page
 /// (`block::Read::Crossing`): the interpreter fetches and executes it at
 /// run time, and the block leaves through the jump cache.
-pub fn translate_crossing(eip: u32, mode: u32, base: usize, t: &Targets) -> Vec<u8> {
+pub fn translate_crossing(eip: u32, mode: u32, base: usize, t: &Targets, slots: &mut Slots) -> Vec<u8> {
     let mut a = Asm::new(base);
     let f = runtime::rt_uncached as *const () as i64;
     // EIP first: a chain from the block before does not store it.
@@ -300,7 +307,7 @@ pub fn translate_crossing(eip: u32, mode: u32, base: usize, t: &Targets) -> Vec<
         ; cmp eax, exec::NEXT as i32
         ; jne >out
     );
-    exit_lookup(&mut a, mode, t);
+    exit_lookup(&mut a, mode, t, slots);
     // FAULTED: nothing retired; END: one instruction. As the tail of
     // `translate`.
     dynasm!(a
@@ -331,8 +338,34 @@ fn exit_to(a: &mut Asm, eip: u32, t: &Targets) {
 }
 
 /// Leave after all the block's instructions for the EIP already stored in the
-/// state, through the jump cache (to the dispatcher on a miss).
-fn exit_lookup(a: &mut Asm, mode: u32, t: &Targets) {
+/// state, through the exit's inline cache (the target it went to last,
+/// while the jump cache's epoch lasts), else the jump cache (to the
+/// dispatcher on a miss). An exit mostly goes where it went last (a RET
+/// to its caller): two compares instead of the lookup's hash, four
+/// compares, call and return.
+fn exit_lookup(a: &mut Asm, mode: u32, t: &Targets, slots: &mut Slots) {
+    let size = std::mem::size_of::<crate::jumpcache::Inline>();
+    let n = if *slots.inline_next < slots.inline_cap {
+        *slots.inline_next += 1;
+        *slots.inline_next - 1
+    } else {
+        0
+    };
+    let at = (slots.inline_base + size * n as usize) as i64;
+    dynasm!(a ; .arch x64 ; mov r11, QWORD at);
+    if n != 0 {
+        dynasm!(a
+            ; .arch x64
+            ; mov eax, [rbx + state::EIP]
+            ; cmp eax, [r11]
+            ; jne >lookup
+            ; mov ecx, [r11 + 4]
+            ; cmp ecx, [rsp + fr(off::EPOCH)]
+            ; jne >lookup
+            ; jmp QWORD [r11 + 8]
+            ; lookup:
+        );
+    }
     dynasm!(a
         ; .arch x64
         ; mov esi, mode as i32
@@ -348,7 +381,7 @@ fn exit_lookup(a: &mut Asm, mode: u32, t: &Targets) {
 fn exit_chained(a: &mut Asm, block_eip: u32, target: u32, t: &Targets, slots: &mut Slots, mode: u32) {
     if target >> 12 != block_eip >> 12 || *slots.next >= slots.cap {
         dynasm!(a ; .arch x64 ; mov DWORD [rbx + state::EIP], target as i32);
-        exit_lookup(a, mode, t);
+        exit_lookup(a, mode, t, slots);
         return;
     }
     let slot = *slots.next;
