@@ -478,30 +478,32 @@ fn deferred_op(k: &Kind) -> (u8, u8) {
 fn check_end(g: &mut Gen, next: u32, out: DynamicLabel) {
     g.settle();
     let pending = g.after;
-    let a = &mut g.a;
-    dynasm!(a
+    dynasm!(g.a
         ; .arch x64
         ; cmp DWORD [rsp + fr(off::END)], 0
         ; je >go_on
-        ; mov DWORD [rsp + fr(off::END)], 0
-        ; mov DWORD [rbx + state::EIP], next as i32
     );
-    if pending != 0 {
-        let f = runtime::rt_flags as *const () as i64;
-        dynasm!(a
-            ; .arch x64
-            ; lea rdi, [rsp + stack::FRAME]
-            ; mov esi, pending as i32
-            ; mov rax, QWORD f
-            ; call rax
-        );
+    templates::code_write_exit(&mut g.a, next, out, pending);
+    dynasm!(g.a ; .arch x64 ; go_on:);
+}
+
+/// Write the result in host `h` to `dst` as the instruction's last action,
+/// ending the block after it if a store hit a page holding code: on the
+/// store's slow path (see `Gen::ends`) when nothing is left to settle
+/// (deferred flags are stored after the store, whose fault must still see
+/// the earlier ones), else by `check_end`.
+#[allow(clippy::too_many_arguments)]
+fn write_last(g: &mut Gen, w: Width, dst: Opnd, h: u8, at: Site, next: u32, out: DynamicLabel) {
+    if dst != Opnd::Mem {
+        g.write(w, dst, h, at);
+    } else if g.spill == 0 {
+        g.ends = Some((next, out));
+        g.write(w, dst, h, at);
+        g.ends = None;
+    } else {
+        g.write(w, dst, h, at);
+        check_end(g, next, out);
     }
-    dynasm!(a
-        ; .arch x64
-        ; mov eax, exec::END as i32
-        ; jmp =>out
-        ; go_on:
-    );
 }
 
 /// Emit `kind` inline. Returns true when the instruction ended the block
@@ -525,10 +527,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
                 g.ea(i);
             }
             g.read(w, src, RCX, false, at);
-            g.write(w, dst, RCX, at);
-            if has_mem(dst) {
-                check_end(g, next, out);
-            }
+            write_last(g, w, dst, RCX, at, next, out);
         }
         Kind::Alu {
             op,
@@ -545,10 +544,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             g.read(w, src, RCX, false, at);
             g.alu(op, w);
             if writes {
-                g.write(w, dst, RDX, at);
-                if has_mem(dst) {
-                    check_end(g, next, out);
-                }
+                write_last(g, w, dst, RDX, at, next, out);
             }
         }
         Kind::IncDec {
@@ -562,10 +558,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             }
             g.read(w, dst, RAX, has_mem(dst), at);
             g.incdec(w, dec);
-            g.write(w, dst, RDX, at);
-            if has_mem(dst) {
-                check_end(g, next, out);
-            }
+            write_last(g, w, dst, RDX, at, next, out);
         }
         Kind::Neg { w, dst } => {
             if has_mem(dst) {
@@ -575,10 +568,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             dynasm!(g.a ; .arch x64 ; xor eax, eax ; mov edx, eax ; sub edx, ecx);
             templates::mask_edx(&mut g.a, w);
             g.flags_wide(w, true);
-            g.write(w, dst, RDX, at);
-            if has_mem(dst) {
-                check_end(g, next, out);
-            }
+            write_last(g, w, dst, RDX, at, next, out);
         }
         Kind::Not { w, dst } => {
             if has_mem(dst) {
@@ -587,10 +577,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             g.read(w, dst, RDX, has_mem(dst), at);
             dynasm!(g.a ; .arch x64 ; not edx);
             templates::mask_edx(&mut g.a, w);
-            g.write(w, dst, RDX, at);
-            if has_mem(dst) {
-                check_end(g, next, out);
-            }
+            write_last(g, w, dst, RDX, at, next, out);
         }
         Kind::Lea { w, dst } => {
             // LEA ignores the segment.
@@ -639,10 +626,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
                     dynasm!(g.a ; .arch x64 ; zero:);
                 }
             }
-            g.write(w, dst, RDX, at);
-            if has_mem(dst) {
-                check_end(g, next, out);
-            }
+            write_last(g, w, dst, RDX, at, next, out);
         }
         Kind::Imul { w, dst, src, imm } => {
             if has_mem(src) {
@@ -669,10 +653,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             }
             g.eval_cond(cc);
             dynasm!(g.a ; .arch x64 ; mov ecx, r10d);
-            g.write(1, dst, RCX, at);
-            if has_mem(dst) {
-                check_end(g, next, out);
-            }
+            write_last(g, 1, dst, RCX, at, next, out);
         }
         Kind::Cmov { cc, w, dst, src } => {
             if has_mem(src) {

@@ -35,6 +35,11 @@ pub struct Slow {
     pub kind: SlowKind,
     /// The deferred flag operation pending there (see `deferred`).
     pub pending: u8,
+    /// For a store that is its instruction's last action: where the
+    /// block goes on and its early exit, with the deferred operation
+    /// pending after the instruction, for leaving when the store hit a
+    /// page holding code (see `Gen::ends`).
+    pub end: Option<(u32, DynamicLabel, u8)>,
 }
 
 pub enum SlowKind {
@@ -94,6 +99,11 @@ pub struct Gen {
     pub pend: u8,
     /// Out-of-line calls of the `resolve` thunk: entry and way back.
     resolves: Vec<(DynamicLabel, DynamicLabel)>,
+    /// The current instruction's store is its last action: the next EIP
+    /// and the early exit. Only a store's slow path can hit a page holding
+    /// code (such pages have no fast-path write entries), so the check
+    /// that ends the block then is made there, not after every store.
+    pub ends: Option<(u32, DynamicLabel)>,
     /// The current instruction's condition is tested on flags an earlier
     /// one of the block left in operand form (see `forward`): its
     /// deferred operation code, and whether in the `pend` slots.
@@ -122,6 +132,7 @@ impl Gen {
             resolves: Vec::new(),
             unsettled: false,
             cond_from: None,
+            ends: None,
         }
     }
 
@@ -459,12 +470,13 @@ impl Gen {
             if slow.is_empty() {
                 break;
             }
-            for s in slow {
+            for mut s in slow {
                 let (thunk, for_write) = match s.kind {
                     SlowKind::Load { dst, for_write } => (self.thunks.load[dst as usize], for_write),
                     SlowKind::Store { src } => (self.thunks.store[src as usize], false),
-                    SlowKind::Ungrouped(kind) => {
-                        self.ungrouped(s.entry, s.back, s.at, s.size, s.pending, *kind);
+                    SlowKind::Ungrouped(ref mut kind) => {
+                        let kind = std::mem::replace(&mut **kind, SlowKind::Store { src: 0 });
+                        self.ungrouped(s, kind);
                         continue;
                     }
                 };
@@ -477,8 +489,19 @@ impl Gen {
                     ; mov DWORD [rsp + fr(off::ARG)], arg as i32
                     ; call extern thunk
                     ; jc =>s.at.fault
-                    ; jmp =>s.back
                 );
+                if let Some((next, out, after)) = s.end {
+                    let a = &mut self.a;
+                    dynasm!(a
+                        ; .arch x64
+                        ; cmp DWORD [rsp + fr(off::END)], 0
+                        ; je =>s.back
+                    );
+                    code_write_exit(a, next, out, after);
+                } else {
+                    let a = &mut self.a;
+                    dynasm!(a ; .arch x64 ; jmp =>s.back);
+                }
             }
         }
     }
@@ -486,18 +509,30 @@ impl Gen {
     /// The ordinary access for a grouped one whose group failed its probe,
     /// emitted out of line (with the state of the flags and segments of
     /// its instruction, not of the block's end).
-    fn ungrouped(&mut self, entry: DynamicLabel, back: DynamicLabel, at: Site, size: u8, pending: u8, kind: SlowKind) {
+    fn ungrouped(&mut self, s: Slow, kind: SlowKind) {
+        let Slow {
+            entry,
+            back,
+            at,
+            size,
+            pending,
+            end,
+            ..
+        } = s;
         let a = &mut self.a;
         dynasm!(a ; .arch x64 ; =>entry);
-        let saved = (self.pending, self.based.take());
+        let saved = (self.pending, self.based.take(), self.after, self.ends);
         self.pending = pending;
+        if let Some((next, out, after)) = end {
+            (self.ends, self.after) = (Some((next, out)), after);
+        }
         let at = Site { group: None, ..at };
         match kind {
             SlowKind::Load { dst, for_write } => self.load(size, dst, for_write, at),
             SlowKind::Store { src } => self.store(size, src, at),
             SlowKind::Ungrouped(_) => {}
         }
-        (self.pending, self.based) = saved;
+        (self.pending, self.based, self.after, self.ends) = saved;
         let a = &mut self.a;
         dynasm!(a ; .arch x64 ; jmp =>back);
     }
@@ -510,6 +545,7 @@ impl Gen {
             size,
             kind,
             pending: self.pending,
+            end: self.ends.map(|(next, out)| (next, out, self.after)),
         });
     }
 
@@ -1331,6 +1367,32 @@ fn setcc_host(a: &mut Asm, cc: u8) {
         _ => dynasm!(a ; .arch x64 ; setg r10b),
     }
     dynasm!(a ; .arch x64 ; movzx r10d, r10b);
+}
+
+/// Leave the block after the current instruction, whose store hit a page
+/// holding code (`Frame::end` set): for `next`, through the early exit
+/// `out`, with the deferred flags `pending` (0: none) computed first.
+pub fn code_write_exit(a: &mut Asm, next: u32, out: DynamicLabel, pending: u8) {
+    dynasm!(a
+        ; .arch x64
+        ; mov DWORD [rsp + fr(off::END)], 0
+        ; mov DWORD [rbx + state::EIP], next as i32
+    );
+    if pending != 0 {
+        let f = crate::runtime::rt_flags as *const () as i64;
+        dynasm!(a
+            ; .arch x64
+            ; lea rdi, [rsp + stack::FRAME]
+            ; mov esi, pending as i32
+            ; mov rax, QWORD f
+            ; call rax
+        );
+    }
+    dynasm!(a
+        ; .arch x64
+        ; mov eax, crate::runtime::exec::END as i32
+        ; jmp =>out
+    );
 }
 
 /// AUX of EAX + ECX (`sub`: EAX - ECX) at width `w`, both zero-extended
