@@ -308,3 +308,15 @@ fn an_exit_cache_never_jumps_to_code_that_was_rewritten() {
     assert!(lockstep::looped::differences((&si, &mi), (&s, &m)).is_empty());
     assert!(rec.instructions() > 0);
 }
+
+#[test]
+fn a_push_into_code_ends_the_block_with_esp_moved() {
+    // PUSH EAX; PUSH ECX; HLT with ESP in this code's own page: the first
+    // push's store hits a page holding code and ends the block on its
+    // slow path, which must still move ESP.
+    let mut regs = REGS;
+    regs[4] = 0x1_0100;
+    let code = with_hlt(&[0x50, 0x51]);
+    let t = lockstep(|| programs::flat32(&code, regs, 0), 100);
+    assert!(t.steps >= 2, "{t:?}");
+}

@@ -497,7 +497,7 @@ fn write_last(g: &mut Gen, w: Width, dst: Opnd, h: u8, at: Site, next: u32, out:
     if dst != Opnd::Mem {
         g.write(w, dst, h, at);
     } else if g.spill == 0 {
-        g.ends = Some((next, out));
+        g.ends = Some((next, out, false));
         g.write(w, dst, h, at);
         g.ends = None;
     } else {
@@ -676,9 +676,12 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             g.read(4, src, RCX, false, at);
             g.ld_reg(4, 4, RSI);
             dynasm!(g.a ; .arch x64 ; sub esi, 4);
+            // A store into code ends the block on the store's slow path,
+            // which stores ESP itself then (see `Gen::ends`).
+            g.ends = Some((next, out, true));
             g.store(4, RCX, stack);
+            g.ends = None;
             g.st_reg(4, 4, RSI);
-            check_end(g, next, out);
         }
         Kind::Pop { dst } => {
             g.ld_reg(4, 4, RSI);

@@ -39,7 +39,7 @@ pub struct Slow {
     /// block goes on and its early exit, with the deferred operation
     /// pending after the instruction, for leaving when the store hit a
     /// page holding code (see `Gen::ends`).
-    pub end: Option<(u32, DynamicLabel, u8)>,
+    pub end: Option<(u32, DynamicLabel, u8, bool)>,
 }
 
 pub enum SlowKind {
@@ -103,7 +103,9 @@ pub struct Gen {
     /// and the early exit. Only a store's slow path can hit a page holding
     /// code (such pages have no fast-path write entries), so the check
     /// that ends the block then is made there, not after every store.
-    pub ends: Option<(u32, DynamicLabel)>,
+    /// With `true`, the store is a push's, which still has ESI to store to
+    /// ESP when it ends the block.
+    pub ends: Option<(u32, DynamicLabel, bool)>,
     /// The current instruction's condition is tested on flags an earlier
     /// one of the block left in operand form (see `forward`): its
     /// deferred operation code, and whether in the `pend` slots.
@@ -490,13 +492,16 @@ impl Gen {
                     ; call extern thunk
                     ; jc =>s.at.fault
                 );
-                if let Some((next, out, after)) = s.end {
+                if let Some((next, out, after, esp)) = s.end {
                     let a = &mut self.a;
                     dynasm!(a
                         ; .arch x64
                         ; cmp DWORD [rsp + fr(off::END)], 0
                         ; je =>s.back
                     );
+                    if esp {
+                        dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(reg::ESP as u8)], esi);
+                    }
                     code_write_exit(a, next, out, after);
                 } else {
                     let a = &mut self.a;
@@ -523,8 +528,8 @@ impl Gen {
         dynasm!(a ; .arch x64 ; =>entry);
         let saved = (self.pending, self.based.take(), self.after, self.ends);
         self.pending = pending;
-        if let Some((next, out, after)) = end {
-            (self.ends, self.after) = (Some((next, out)), after);
+        if let Some((next, out, after, esp)) = end {
+            (self.ends, self.after) = (Some((next, out, esp)), after);
         }
         let at = Site { group: None, ..at };
         match kind {
@@ -545,7 +550,7 @@ impl Gen {
             size,
             kind,
             pending: self.pending,
-            end: self.ends.map(|(next, out)| (next, out, self.after)),
+            end: self.ends.map(|(next, out, esp)| (next, out, self.after, esp)),
         });
     }
 
