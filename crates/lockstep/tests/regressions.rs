@@ -320,3 +320,15 @@ fn a_push_into_code_ends_the_block_with_esp_moved() {
     let t = lockstep(|| programs::flat32(&code, regs, 0), 100);
     assert!(t.steps >= 2, "{t:?}");
 }
+
+#[test]
+fn a_call_into_code_leaves_for_its_target_with_esp_moved() {
+    // CALL +1 (over a HLT); HLT, with ESP in this code's own page: the
+    // return address's store hits a page holding code, and the block
+    // leaves for the call's target from the store's slow path.
+    let mut regs = REGS;
+    regs[4] = 0x1_0100;
+    let code = with_hlt(&[0xE8, 0x01, 0x00, 0x00, 0x00, 0xF4]);
+    let t = lockstep(|| programs::flat32(&code, regs, 0), 100);
+    assert!(t.steps >= 2, "{t:?}");
+}

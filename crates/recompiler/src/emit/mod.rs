@@ -327,16 +327,6 @@ pub fn translate_crossing(eip: u32, mode: u32, base: usize, t: &Targets, slots: 
     a.finalize().unwrap_or_default()
 }
 
-/// Leave the block after all its instructions, continuing at `eip`.
-fn exit_to(a: &mut Asm, eip: u32, t: &Targets) {
-    dynasm!(a
-        ; .arch x64
-        ; mov DWORD [rbx + state::EIP], eip as i32
-        ; mov eax, exit::CONTINUE as i32
-        ; jmp extern t.leave
-    );
-}
-
 /// Leave after all the block's instructions for the EIP already stored in the
 /// state, through the exit's inline cache (the target it went to last,
 /// while the jump cache's epoch lasts), else the jump cache (to the
@@ -713,18 +703,13 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
         Kind::Call { target } => {
             g.ld_reg(4, 4, RSI);
             dynasm!(g.a ; .arch x64 ; sub esi, 4 ; mov ecx, next as i32);
+            // A store into code leaves to the dispatcher (not through a
+            // chain) so it sees the invalidation first: from the store's
+            // slow path, which stores ESP itself then (see `Gen::ends`).
+            g.ends = Some((target, out, true));
             g.store(4, RCX, stack);
+            g.ends = None;
             g.st_reg(4, 4, RSI);
-            // A store into code: leave to the dispatcher (not through a
-            // chain) so it sees the invalidation first.
-            dynasm!(g.a
-                ; .arch x64
-                ; cmp DWORD [rsp + fr(off::END)], 0
-                ; je >chain
-                ; mov DWORD [rsp + fr(off::END)], 0
-            );
-            exit_to(&mut g.a, target, bx.t);
-            dynasm!(g.a ; .arch x64 ; chain:);
             bx.exit_chained(&mut g.a, target);
             return true;
         }
