@@ -7,6 +7,11 @@ use iced_x86::{FlowControl, Instruction};
 
 /// Instructions in a block at most (as the interpreter).
 pub const MAX_INSNS: usize = 64;
+/// Conditional branches a block runs on past (on their not-taken path,
+/// within the page): a branchy loop (the kernel's LZMA decoder) would
+/// otherwise pay a block's entry and exit every few instructions. The
+/// taken path leaves the block there (a side exit).
+pub const SIDE_EXITS: usize = 2;
 
 pub struct GuestBlock {
     /// Decoded instructions: the interpreter's form and iced's.
@@ -38,6 +43,7 @@ pub fn read(c: &mut Ctx, phys: u32, eip: u32, code32: bool) -> Option<Read> {
     let mut insns = Vec::new();
     let mut off = 0usize;
     let mut crossing = false;
+    let mut side_exits = 0;
     while insns.len() < MAX_INSNS && off < bytes.len() {
         let ip = eip.wrapping_add(off as u32);
         let window = &bytes[off..(off + 32).min(bytes.len())];
@@ -47,7 +53,9 @@ pub fn read(c: &mut Ctx, phys: u32, eip: u32, code32: bool) -> Option<Read> {
                     break;
                 }
                 off += insn.len as usize;
-                let ends = full.flow_control() != FlowControl::Next;
+                let side_exit = full.flow_control() == FlowControl::ConditionalBranch && side_exits < SIDE_EXITS;
+                side_exits += side_exit as usize;
+                let ends = full.flow_control() != FlowControl::Next && !side_exit;
                 insns.push((insn, full));
                 if ends {
                     break;

@@ -82,7 +82,11 @@ pub fn plan(kinds: &[Kind], needs: &[Need], fused: impl Fn(usize) -> bool, code:
         // Some(true): the flags reach the end; Some(false): replaced in
         // the block; None: something reads them another way.
         let mut reach = Some(true);
+        // A conditional branch before the block's end is a side exit: the
+        // flags leave the block there too.
+        let mut side_exit = false;
         for (j, kj) in kinds.iter().enumerate().skip(k + 1) {
+            side_exit |= matches!(kj, Kind::Jcc { .. }) && j + 1 < n;
             if fused(j) && j == k + 1 {
                 // Branches on the host flags the producer leaves.
             } else if condition(kj) {
@@ -107,7 +111,7 @@ pub fn plan(kinds: &[Kind], needs: &[Need], fused: impl Fn(usize) -> bool, code:
                 break;
             }
         }
-        let Some(to_end) = reach else { continue };
+        let Some(to_end) = reach.map(|r| r || side_exit) else { continue };
         if !to_end && readers.is_empty() {
             continue;
         }

@@ -153,6 +153,9 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         slots,
     };
     let mut outs: Vec<(DynamicLabel, i32)> = Vec::new();
+    // Taken conditional branches before the block's end: (label, target,
+    // instructions retired by then).
+    let mut sides: Vec<(DynamicLabel, u32, i32)> = Vec::new();
     let mut ended = false;
     let kinds: Vec<Kind> = insns
         .iter()
@@ -230,6 +233,13 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
                 g.cache.clear();
                 settled = true;
             }
+            Kind::Jcc { cc, target } if !last => {
+                // A side exit: the block goes on at the not-taken path.
+                made.inline += 1;
+                let taken = g.a.new_dynamic_label();
+                g.branch(cc, taken);
+                sides.push((taken, target, k as i32 + 1));
+            }
             _ => {
                 made.inline += 1;
                 if inline(&mut g, kind, insn, start, next, out, &mut bx) {
@@ -249,6 +259,14 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     if !ended {
         let last = block.insns.last().map(|(_, i)| i.next_ip32()).unwrap_or(block.eip);
         bx.exit_chained(&mut g.a, last);
+    }
+    // Side exits give back the budget of the instructions they skip.
+    for (label, target, retired) in sides {
+        dynasm!(g.a ; .arch x64 ; =>label);
+        if n > retired {
+            dynasm!(g.a ; .arch x64 ; add QWORD [rsp + stack::BUDGET], n - retired);
+        }
+        bx.exit_chained(&mut g.a, target);
     }
     // Early exits: EAX = FAULTED (k retired, EIP set by the fault) or END
     // (k + 1 retired, EIP set). Each instruction's exit passes k in EDX
@@ -688,13 +706,7 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
         }
         Kind::Jcc { cc, target } => {
             let taken = g.a.new_dynamic_label();
-            if let Some((code, pend)) = g.cond_from {
-                g.regenerate(code, pend);
-                templates::jcc_host(&mut g.a, cc, taken);
-            } else if !g.jcc_fused(cc, taken) {
-                g.eval_cond(cc);
-                dynasm!(g.a ; .arch x64 ; test r10d, r10d ; jnz =>taken);
-            }
+            g.branch(cc, taken);
             bx.exit_chained(&mut g.a, next);
             dynasm!(g.a ; .arch x64 ; =>taken);
             bx.exit_chained(&mut g.a, target);

@@ -790,6 +790,20 @@ impl Gen {
         true
     }
 
+    /// Branch to `taken` on guest condition `cc`: from host flags the
+    /// previous instruction left, from a producer's operands (see
+    /// `forward`), or from the lazy flags.
+    pub fn branch(&mut self, cc: u8, taken: DynamicLabel) {
+        if let Some((code, pend)) = self.cond_from {
+            self.regenerate(code, pend);
+            jcc_host(&mut self.a, cc, taken);
+        } else if !self.jcc_fused(cc, taken) {
+            self.eval_cond(cc);
+            let a = &mut self.a;
+            dynasm!(a ; .arch x64 ; test r10d, r10d ; jnz =>taken);
+        }
+    }
+
     /// Host flags equal to the guest's after the operation `code` (see
     /// `deferred::code`; ADD or SUB) of the operands in the `pend` slots
     /// (`pend`) or the deferred ones: the operation redone at its width.
