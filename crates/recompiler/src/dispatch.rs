@@ -229,11 +229,15 @@ impl Recompiler {
         self.jc.clear();
         // The code the inline caches point to is gone.
         self.jc.new_epoch();
+        self.clear_inline_caches();
+        self.next_inline = 1;
+        self.stats.cache_flushes += 1;
+    }
+
+    fn clear_inline_caches(&mut self) {
         for c in self.inline.iter() {
             c.set(jumpcache::Inline::EMPTY);
         }
-        self.next_inline = 1;
-        self.stats.cache_flushes += 1;
     }
 
     fn invalidate_page(&mut self, page: u32) {
@@ -390,6 +394,9 @@ impl Recompiler {
             self.last_cs = (cs.base(), cs.limit());
             self.jc.new_epoch();
         }
+        if std::mem::take(&mut self.jc.wrapped) {
+            self.clear_inline_caches();
+        }
         let mut frame = Frame {
             state: &mut *c.s as *mut CpuState,
             ram: c.mem.ram.bytes_mut().as_mut_ptr(),
@@ -460,12 +467,20 @@ impl Recompiler {
             // stopping exactly at the budget would end most runs inside a
             // block, and the next run would start there, making a
             // translation for every instruction boundary that a deadline
-            // ever fell on (75,000 translations in a Linux boot instead
-            // of 15,000). The run may end up to a block late, which the
-            // `Engine` contract allows; the slack is taken back after.
-            let (_, retired, rest) = self.execute(c, i, left + OVERSHOOT);
+            // ever fell on (about 3,000 of a Linux boot's 75,000). Chained
+            // blocks go on until the lent slack is used too, so a run may
+            // end up to OVERSHOOT instructions late (a few blocks), which
+            // the `Engine` contract allows; the slack is taken back after.
+            let (code, retired, rest) = self.execute(c, i, left + OVERSHOOT);
             self.stats.translated_instructions += retired;
             left = rest - OVERSHOOT;
+            if code == exit::BUDGET && retired == 0 {
+                // Nothing could run (the code buffer could not be made
+                // executable): go on in the interpreter.
+                let n = self.interp.step_in(c, true);
+                self.stats.interpreted_instructions += n;
+                left -= n.max(1) as i64;
+            }
             if self.single_block {
                 self.pending_chain = None;
                 return single_block_exit(c);

@@ -36,7 +36,7 @@ pub struct Frame {
     pub flag_a: u32,
     pub flag_b: u32,
     /// Flags left in operand form by the last block that ran (see
-    /// `deferred::Pending`): the operation's code (0: none, the lazy
+    /// `deferred::settle`): the operation's code (0: none, the lazy
     /// flags in `CpuState` are current) and its operands.
     pub pend: u32,
     pub pend_a: u32,

@@ -93,6 +93,7 @@ pub struct JumpCache {
     /// (`Inline`), filled from this table, are valid only in the epoch
     /// they were filled in.
     pub epoch: u32,
+    pub wrapped: bool,
 }
 
 /// An exit's inline cache: the last target it went to through the jump
@@ -119,12 +120,19 @@ impl JumpCache {
             filled: false,
             pages: vec![0; (1 << 20) / 64].into_boxed_slice(),
             epoch: 1,
+            wrapped: false,
         }
     }
 
-    /// Start a new epoch: every inline cache goes stale.
+    /// Start a new epoch: every inline cache goes stale. When the count
+    /// wraps, `wrapped` asks the owner of the inline caches to empty them,
+    /// so that none filled 2^32 epochs ago can match again.
     pub fn new_epoch(&mut self) {
-        self.epoch = self.epoch.wrapping_add(1).max(1);
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.epoch = 1;
+            self.wrapped = true;
+        }
     }
 
     /// Address of the table, for the stub.

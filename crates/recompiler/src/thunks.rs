@@ -25,7 +25,8 @@ pub struct Thunks {
     pub load: [usize; 3],
     pub store: [usize; 3],
     /// Settle the flags a block left in operand form (`rt_resolve`),
-    /// keeping every register.
+    /// keeping every register but not the host flags (it is called at an
+    /// instruction's start, where none are live).
     pub resolve: usize,
 }
 

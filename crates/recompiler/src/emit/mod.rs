@@ -1,12 +1,15 @@
 //! Code generation for one block.
 //!
-//! Register use in generated code: RBX = `&mut CpuState`, R12 = `&mut
-//! Frame`, R13 = guest RAM base, R14 = the data TLB set for the current
-//! privilege, RDI/RBP/R15 = copies of guest registers (`regcache`). The
-//! rest are scratch (see `templates` for the conventions within an
-//! instruction). Guest registers and flags are exact in `CpuState` at
-//! every instruction boundary; EIP is written only where something may
-//! look at it (helper calls, block exits).
+//! Register use in generated code: RBX = `&mut CpuState`, RSP = the
+//! trampoline's frame (the `Frame` copy at `frame::stack::FRAME`, the
+//! budget, the group slots), R13 = guest RAM base, R14 = the data TLB set
+//! for the current privilege, RDI/RBP/R15/R12 = copies of guest registers
+//! (`regcache`). The rest are scratch (see `templates` for the conventions
+//! within an instruction). Guest registers are exact in `CpuState` at
+//! every instruction boundary, and so are the flags, or they are pending
+//! in the frame in operand form (`deferred`, `forward`), which every way
+//! into Rust settles first; EIP is written only where something may look
+//! at it (helper calls, block exits).
 
 mod classify;
 mod forward;
@@ -200,17 +203,22 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         let pend = forwards[k].produce == forward::Produce::Pend;
         let slots = forwards[k].produce == forward::Produce::Slots;
         g.cond_from = forwards[k].from_slots;
-        // It stores all six flags without reading the lazy ones (ADC and
-        // SBB read their carry from a producer's operands here).
-        let replaces = need == Need::Full && (liveness::replaces_all(&kind) || (g.cond_from.is_some() && forward::carry_reader(&kind)));
+        // Whether it stores lazy flags: a producer handing its operands on
+        // stores none.
+        let stores_lazy = need == Need::Full && !pend && !slots;
+        // It stores all six without reading the lazy ones (ADC and SBB
+        // read their carry from a producer's operands here).
+        let replaces = stores_lazy && (liveness::replaces_all(&kind) || (g.cond_from.is_some() && forward::carry_reader(&kind)));
         if pend {
             // It replaces every flag: nothing earlier need be settled.
             settled = false;
-        } else if !settled && replaces {
+        } else if settled || slots || g.cond_from.is_some() && !replaces {
+            // Settled already, or it touches no lazy flags.
+        } else if replaces {
             // Dropped when it stores its own (`Gen::drop_pending`).
             g.unsettled = true;
             settled = true;
-        } else if !settled && g.cond_from.is_none() && liveness::touches_lazy(&kind, need, fused(k)) {
+        } else if liveness::touches_lazy(&kind, need, fused(k)) {
             g.resolve_pending();
             settled = true;
         }
@@ -500,7 +508,6 @@ fn check_end(g: &mut Gen, next: u32, out: DynamicLabel) {
 /// store's slow path (see `Gen::ends`) when nothing is left to settle
 /// (deferred flags are stored after the store, whose fault must still see
 /// the earlier ones), else by `check_end`.
-#[allow(clippy::too_many_arguments)]
 fn write_last(g: &mut Gen, w: Width, dst: Opnd, h: u8, at: Site, next: u32, out: DynamicLabel) {
     if dst != Opnd::Mem {
         g.write(w, dst, h, at);

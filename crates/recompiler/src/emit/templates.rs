@@ -620,11 +620,7 @@ impl Gen {
     pub fn settle(&mut self) {
         let a = &mut self.a;
         let pend = std::mem::take(&mut self.pend);
-        let (slot_a, slot_b) = if pend != 0 {
-            (off::PEND_A, off::PEND_B)
-        } else {
-            (off::FLAG_A, off::FLAG_B)
-        };
+        let (slot_a, slot_b) = operand_slots(pend != 0);
         match std::mem::take(&mut self.spill) {
             0 => return,
             1 => dynasm!(a ; .arch x64 ; mov [rsp + fr(slot_a)], eax),
@@ -809,11 +805,7 @@ impl Gen {
     /// (`pend`) or the deferred ones: the operation redone at its width.
     /// Clobbers R10.
     pub fn regenerate(&mut self, code: u8, pend: bool) {
-        let (sa, sb) = if pend {
-            (off::PEND_A, off::PEND_B)
-        } else {
-            (off::FLAG_A, off::FLAG_B)
-        };
+        let (sa, sb) = operand_slots(pend);
         let a = &mut self.a;
         dynasm!(a ; .arch x64 ; mov r10d, [rsp + fr(sa)]);
         let add = code & 7 == deferred::code(deferred::Op::Add, 1) & 7;
@@ -1341,7 +1333,16 @@ impl Gen {
     }
 }
 
-/// Mask EDX to the operand width.
+/// The frame offsets of a flag operation's two operands: the `pend` slots
+/// (flags handed to the next blocks) or the deferred ones.
+fn operand_slots(pend: bool) -> (i32, i32) {
+    if pend {
+        (off::PEND_A, off::PEND_B)
+    } else {
+        (off::FLAG_A, off::FLAG_B)
+    }
+}
+
 /// Branch to `taken` on condition `cc` (the low nibble of Jcc) of the
 /// host flags.
 pub fn jcc_host(a: &mut Asm, cc: u8, taken: DynamicLabel) {
@@ -1444,6 +1445,7 @@ pub fn wide_aux(a: &mut Asm, w: Width, sub: bool) {
     );
 }
 
+/// Mask EDX to the operand width.
 pub fn mask_edx(a: &mut Asm, w: Width) {
     match w {
         2 => dynasm!(a ; .arch x64 ; movzx edx, dx),
