@@ -10,7 +10,7 @@
 //! `Gen::settle` to keep.
 
 use super::classify::{AluOp, Opnd, ShiftOp};
-use super::templates::{Gen, RCX};
+use super::templates::{Asm, Gen, RCX};
 use crate::frame::state;
 use dynasmrt::{DynasmApi, dynasm};
 
@@ -33,22 +33,23 @@ impl Gen {
             }
             Opnd::Mem => unreachable!(),
         }
-        let Some(d) = self.held(dst) else { return false };
-        let a = &mut self.a;
-        if self.spill != 0 {
-            dynasm!(a ; .arch x64 ; mov eax, Rd(d));
+        if matches!(op, AluOp::Cmp | AluOp::Test) {
+            // Nothing to write: only deferred flags need the operand.
+            let Some(d) = self.held(dst) else { return false };
+            if self.spill != 0 {
+                let a = &mut self.a;
+                dynasm!(a ; .arch x64 ; mov eax, Rd(d));
+            }
+            return true;
         }
-        match op {
+        self.on_copy(dst, None, |a, d| match op {
             AluOp::Add => dynasm!(a ; .arch x64 ; add Rd(d), ecx),
             AluOp::Sub => dynasm!(a ; .arch x64 ; sub Rd(d), ecx),
             AluOp::And => dynasm!(a ; .arch x64 ; and Rd(d), ecx),
             AluOp::Or => dynasm!(a ; .arch x64 ; or Rd(d), ecx),
             AluOp::Xor => dynasm!(a ; .arch x64 ; xor Rd(d), ecx),
-            // Nothing to write.
-            AluOp::Cmp | AluOp::Test | AluOp::Adc | AluOp::Sbb => return true,
-        }
-        dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(dst)], Rd(d));
-        true
+            AluOp::Cmp | AluOp::Test | AluOp::Adc | AluOp::Sbb => unreachable!("handled above"),
+        })
     }
 
     /// INC/DEC of a 32-bit register, flags not computed (see
@@ -57,18 +58,13 @@ impl Gen {
         if self.flags {
             return false;
         }
-        let Some(d) = self.held(dst) else { return false };
-        let a = &mut self.a;
-        if self.spill != 0 {
-            dynasm!(a ; .arch x64 ; mov eax, Rd(d));
-        }
-        if dec {
-            dynasm!(a ; .arch x64 ; sub Rd(d), 1);
-        } else {
-            dynasm!(a ; .arch x64 ; add Rd(d), 1);
-        }
-        dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(dst)], Rd(d));
-        true
+        self.on_copy(dst, None, |a, d| {
+            if dec {
+                dynasm!(a ; .arch x64 ; sub Rd(d), 1);
+            } else {
+                dynasm!(a ; .arch x64 ; add Rd(d), 1);
+            }
+        })
     }
 
     /// A shift or rotate of a 32-bit register by a constant (1-31), flags
@@ -77,19 +73,30 @@ impl Gen {
         if self.flags {
             return false;
         }
-        let Some(d) = self.held(dst) else { return false };
-        let (a, c) = (&mut self.a, count as i8);
-        if self.spill != 0 {
-            // Deferred flags (SHL, SHR, SAR): operand and count to the slots.
-            dynasm!(a ; .arch x64 ; mov eax, Rd(d) ; mov ecx, count as i32);
-        }
-        match op {
+        let c = count as i8;
+        self.on_copy(dst, Some(count), |a, d| match op {
             ShiftOp::Shl => dynasm!(a ; .arch x64 ; shl Rd(d), c),
             ShiftOp::Shr => dynasm!(a ; .arch x64 ; shr Rd(d), c),
             ShiftOp::Sar => dynasm!(a ; .arch x64 ; sar Rd(d), c),
             ShiftOp::Rol => dynasm!(a ; .arch x64 ; rol Rd(d), c),
             ShiftOp::Ror => dynasm!(a ; .arch x64 ; ror Rd(d), c),
+        })
+    }
+
+    /// Apply `op` to the host copy of 32-bit register `dst` and store the
+    /// register. With deferred flags, the operand goes to EAX first, and a
+    /// shift's `count` to ECX (see `Gen::settle`). False when no copy can
+    /// be had here.
+    fn on_copy(&mut self, dst: u8, count: Option<u8>, op: impl FnOnce(&mut Asm, u8)) -> bool {
+        let Some(d) = self.held(dst) else { return false };
+        let a = &mut self.a;
+        if self.spill != 0 {
+            dynasm!(a ; .arch x64 ; mov eax, Rd(d));
+            if let Some(c) = count {
+                dynasm!(a ; .arch x64 ; mov ecx, c as i32);
+            }
         }
+        op(a, d);
         dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(dst)], Rd(d));
         true
     }

@@ -199,6 +199,16 @@ mod tests {
     use super::*;
     use crate::emit::classify::{AluOp, Opnd};
 
+    /// IMUL EAX, ECX: a writer of CF and OF only.
+    fn imul_eax_ecx() -> Kind {
+        Kind::Imul {
+            w: 4,
+            dst: 0,
+            src: Opnd::Reg(1),
+            imm: None,
+        }
+    }
+
     fn alu(op: AluOp, dst: Opnd) -> Kind {
         Kind::Alu {
             op,
@@ -245,15 +255,7 @@ mod tests {
     #[test]
     fn partial_writers_do_not_kill_other_flags() {
         // IMUL replaces CF and OF only: the ADD's other flags stay live.
-        let k = [
-            alu(AluOp::Add, Opnd::Reg(0)),
-            Kind::Imul {
-                w: 4,
-                dst: 0,
-                src: Opnd::Reg(1),
-                imm: None,
-            },
-        ];
+        let k = [alu(AluOp::Add, Opnd::Reg(0)), imul_eax_ecx()];
         assert_eq!(needed(&k), vec![Full, Full]);
         // A shift by CL may change nothing.
         let k = [
@@ -276,12 +278,7 @@ mod tests {
         // the state, so the ADD cannot be deferred.
         let k = [
             alu(AluOp::Add, Opnd::Reg(0)),
-            Kind::Imul {
-                w: 4,
-                dst: 0,
-                src: Opnd::Reg(1),
-                imm: None,
-            },
+            imul_eax_ecx(),
             Kind::Mov {
                 w: 4,
                 dst: Opnd::Reg(0),
