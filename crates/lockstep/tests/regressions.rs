@@ -332,3 +332,54 @@ fn a_call_into_code_leaves_for_its_target_with_esp_moved() {
     let t = lockstep(|| programs::flat32(&code, regs, 0), 100);
     assert!(t.steps >= 2, "{t:?}");
 }
+
+/// MOV EAX,[ESI]; MOV EDX,[EDI]; MOVZX ECX,word [EBP]; MOV BL,[EDI+3]:
+/// loads that paging-off flat code makes straight from RAM when the
+/// address is in the map's identity RAM range (`mode::direct`).
+fn direct_loads(esi: u32, edi: u32, ebp: u32, setup: impl Fn(&mut Guest)) -> Guest {
+    let code = with_hlt(&[0x8B, 0x06, 0x8B, 0x17, 0x0F, 0xB7, 0x4D, 0x00, 0x8A, 0x5F, 0x03]);
+    let make = || {
+        let mut regs = REGS;
+        (regs[6], regs[7], regs[5]) = (esi, edi, ebp);
+        let mut g = programs::flat32(&code, regs, 0);
+        setup(&mut g);
+        g
+    };
+    let t = lockstep(make, 100);
+    assert!(t.translated_steps >= 1, "{t:?}");
+    lockstep_state(make)
+}
+
+#[test]
+fn direct_loads_stop_at_the_end_of_ram_a20_and_rom() {
+    let ram = programs::RAM as u32;
+    // At the end of RAM: an access that runs past it reads ones there.
+    let (s, _) = direct_loads(ram - 2, ram - 4, ram - 1, |(_, m)| {
+        m.write_phys(u64::from(ram) - 4, &[0x11, 0x22, 0x33, 0x44]);
+    });
+    assert_eq!(
+        (s.gpr[0], s.gpr[2], s.gpr[1], s.gpr[3] & 0xFF),
+        (0xFFFF_4433, 0x4433_2211, 0xFF44, 0x44)
+    );
+    // With the A20 gate closed, 0x100010 is 0x10.
+    let (s, _) = direct_loads(0x10_0010, 0x10_0010, 0x10_0010, |(s, m)| {
+        s.set_a20(false);
+        m.write_phys(0x10, &[0xAA, 0xBB, 0xCC, 0xDD]);
+        m.write_phys(0x10_0010, &[1, 2, 3, 4]);
+    });
+    assert_eq!((s.gpr[0], s.gpr[1]), (0xDDCC_BBAA, 0xBBAA));
+    // A ROM below 1 MiB (the direct range starts above it), and accesses
+    // that cross from it into RAM.
+    let (s, _) = direct_loads(0xE_0010, 0xF_FFFE, 0xF_FFFF, |(_, m)| {
+        let rom = m.map.add_rom_data((0..0x2_0000u32).map(|i| (i % 251) as u8).collect());
+        m.map.add(memory::Region::rom(0xE_0000, 0x2_0000, rom, 0)).expect("ROM over RAM");
+        m.write_phys(0x10_0000, &[0x55, 0x66]);
+    });
+    let rom = |a: u32| (a - 0xE_0000) % 251;
+    assert_eq!(
+        s.gpr[0],
+        u32::from_le_bytes([0x10 % 251, 0x11 % 251, 0x12 % 251, 0x13 % 251].map(|b: u32| b as u8))
+    );
+    assert_eq!(s.gpr[2], rom(0xF_FFFE) | rom(0xF_FFFF) << 8 | 0x55 << 16 | 0x66 << 24);
+    assert_eq!(s.gpr[1], rom(0xF_FFFF) | 0x55 << 8);
+}

@@ -183,6 +183,13 @@ impl PhysMap {
         self.roms.get(rom as usize).map(|r| &r[..]).unwrap_or(&[])
     }
 
+    /// The largest range `[start, end)` of plain RAM mapped at its own
+    /// offset with nothing on top: translated code may access it without
+    /// asking the map (until the generation changes).
+    pub fn fast_range(&self) -> (u64, u64) {
+        self.fast
+    }
+
     pub fn generation(&self) -> u64 {
         self.generation
     }

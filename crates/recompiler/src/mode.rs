@@ -26,6 +26,9 @@ pub const BIGCS: u32 = 1 << 8;
 pub const FS_BIG: u32 = 1 << 9;
 /// The same for GS.
 pub const GS_BIG: u32 = 1 << 10;
+/// The A20 gate is open: with paging off, linear addresses are physical
+/// unmasked (see `direct`).
+pub const A20: u32 = 1 << 11;
 
 fn flat(s: &CpuState, i: usize) -> bool {
     s.seg[i].base() == 0 && big(s, i)
@@ -70,9 +73,26 @@ pub fn current(s: &CpuState) -> u32 {
     if big(s, sreg::GS) {
         m |= GS_BIG;
     }
+    if s.a20_enabled() {
+        m |= A20;
+    }
     let cs = &s.seg[sreg::CS];
     if cs.limit() == 0xFFFF_FFFF || (!cs.db() && cs.limit() >= 0xFFFF) {
         m |= BIGCS;
     }
     m
+}
+
+/// The range `(start, length)` of guest-physical addresses that code of
+/// mode `m` may load from at `RAM + linear` directly, given `fast`, the
+/// physical map's identity-mapped plain RAM (`PhysMap::fast_range`). Only
+/// with paging off, the A20 gate open and DS, ES, SS flat (FS and GS
+/// add their base first), where linear addresses are physical. The
+/// range is fixed for a translation's life: a change of the physical
+/// map flushes every translation, and the A20 gate is part of the mode.
+pub fn direct(m: u32, fast: (u64, u64)) -> Option<(u32, u32)> {
+    let (start, end) = (fast.0, fast.1.min(1 << 32));
+    let usable = m & (FLAT | A20) == FLAT | A20 && m & (PAGING | ALIGN) == 0;
+    // At least a page, so that the length less an access's size is positive.
+    (usable && end >= start + 4096).then(|| (start as u32, (end - start) as u32))
 }

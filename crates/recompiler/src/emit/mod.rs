@@ -40,6 +40,8 @@ pub struct Targets {
     pub lookup: usize,
     /// The slow-path thunks.
     pub thunks: crate::thunks::Thunks,
+    /// The direct-load range for the block's mode (`crate::mode::direct`).
+    pub direct: Option<(u32, u32)>,
 }
 
 /// Chain slots: one per exit to a known EIP, which ends in a `JMP rel32`.
@@ -141,6 +143,7 @@ impl HostFlags {
 
 pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: &Targets, slots: &mut Slots) -> (Vec<u8>, Made) {
     let mut g = Gen::new(base, t.thunks);
+    g.direct = t.direct;
     let n = insns.len() as i32;
     let budget_exit = g.a.new_dynamic_label();
     dynasm!(g.a

@@ -47,9 +47,10 @@ pub enum SlowKind {
     Load { dst: u8, for_write: bool },
     /// Store host register `src`'s value.
     Store { src: u8 },
-    /// A grouped access whose group is not on the fast path: the ordinary
-    /// inline access, out of line.
-    Ungrouped(Box<SlowKind>),
+    /// The ordinary inline access (TLB probe), out of line: for a grouped
+    /// access whose group is not on the fast path, and for a direct load
+    /// outside the direct range (see `Gen::direct`).
+    Ordinary(Box<SlowKind>),
 }
 
 /// Emits code for one block.
@@ -114,6 +115,11 @@ pub struct Gen {
     /// (see `resolve_pending`): an instruction that replaces them all
     /// drops them when it stores its own.
     pub unsettled: bool,
+    /// Guest-physical range `(start, length)` that loads may read at
+    /// `R13 + linear` without a TLB probe (see `crate::mode::direct`):
+    /// with paging off and flat segments a linear address is physical,
+    /// and plain RAM there sits at its own offset. `None` elsewhere.
+    pub direct: Option<(u32, u32)>,
 }
 
 impl Gen {
@@ -135,6 +141,7 @@ impl Gen {
             unsettled: false,
             cond_from: None,
             ends: None,
+            direct: None,
         }
     }
 
@@ -377,7 +384,30 @@ impl Gen {
                 _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r11 + rsi]),
             }
             dynasm!(a ; .arch x64 ; =>back);
-            let kind = SlowKind::Ungrouped(Box::new(SlowKind::Load { dst, for_write }));
+            let kind = SlowKind::Ordinary(Box::new(SlowKind::Load { dst, for_write }));
+            self.push_slow(entry, back, at, size, kind);
+            return;
+        }
+        if let (Some((start, len)), false) = (self.direct, for_write) {
+            // Only a range check, off the address-to-data path: the load
+            // waits for the address alone, where the probe made it wait
+            // for the TLB entry too (about 7 cycles more per load, which
+            // dependent loads pay in full: the kernel's LZMA decoder).
+            self.offset_check(size, entry);
+            let a = &mut self.a;
+            dynasm!(a
+                ; .arch x64
+                ; lea r11d, [rsi - start as i32]
+                ; cmp r11d, len.wrapping_sub(size as u32 - 1) as i32
+                ; jae =>entry
+            );
+            match size {
+                4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r13 + rsi]),
+                2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r13 + rsi]),
+                _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r13 + rsi]),
+            }
+            dynasm!(a ; .arch x64 ; =>back);
+            let kind = SlowKind::Ordinary(Box::new(SlowKind::Load { dst, for_write }));
             self.push_slow(entry, back, at, size, kind);
             return;
         }
@@ -430,7 +460,7 @@ impl Gen {
                 _ => dynasm!(a ; .arch x64 ; mov [r11 + rsi], Rb(src)),
             }
             dynasm!(a ; .arch x64 ; =>back);
-            let kind = SlowKind::Ungrouped(Box::new(SlowKind::Store { src }));
+            let kind = SlowKind::Ordinary(Box::new(SlowKind::Store { src }));
             self.push_slow(entry, back, at, size, kind);
             return;
         }
@@ -465,7 +495,7 @@ impl Gen {
                 ; jmp =>back
             );
         }
-        // An ungrouped access emits its ordinary code here, which adds
+        // An out-of-line ordinary access emits its code here, which adds
         // its own slow path: go round until none is left.
         loop {
             let slow = std::mem::take(&mut self.slow);
@@ -476,9 +506,9 @@ impl Gen {
                 let (thunk, for_write) = match s.kind {
                     SlowKind::Load { dst, for_write } => (self.thunks.load[dst as usize], for_write),
                     SlowKind::Store { src } => (self.thunks.store[src as usize], false),
-                    SlowKind::Ungrouped(ref mut kind) => {
+                    SlowKind::Ordinary(ref mut kind) => {
                         let kind = std::mem::replace(&mut **kind, SlowKind::Store { src: 0 });
-                        self.ungrouped(s, kind);
+                        self.ordinary(s, kind);
                         continue;
                     }
                 };
@@ -511,10 +541,11 @@ impl Gen {
         }
     }
 
-    /// The ordinary access for a grouped one whose group failed its probe,
-    /// emitted out of line (with the state of the flags and segments of
-    /// its instruction, not of the block's end).
-    fn ungrouped(&mut self, s: Slow, kind: SlowKind) {
+    /// The ordinary access for a grouped one whose group failed its probe
+    /// or a direct load out of range, emitted out of line (with the state
+    /// of the flags and segments of its instruction, not of the block's
+    /// end).
+    fn ordinary(&mut self, s: Slow, kind: SlowKind) {
         let Slow {
             entry,
             back,
@@ -526,7 +557,7 @@ impl Gen {
         } = s;
         let a = &mut self.a;
         dynasm!(a ; .arch x64 ; =>entry);
-        let saved = (self.pending, self.based.take(), self.after, self.ends);
+        let saved = (self.pending, self.based.take(), self.after, self.ends, self.direct.take());
         self.pending = pending;
         if let Some((next, out, after, esp)) = end {
             (self.ends, self.after) = (Some((next, out, esp)), after);
@@ -535,9 +566,9 @@ impl Gen {
         match kind {
             SlowKind::Load { dst, for_write } => self.load(size, dst, for_write, at),
             SlowKind::Store { src } => self.store(size, src, at),
-            SlowKind::Ungrouped(_) => {}
+            SlowKind::Ordinary(_) => {}
         }
-        (self.pending, self.based, self.after, self.ends) = saved;
+        (self.pending, self.based, self.after, self.ends, self.direct) = saved;
         let a = &mut self.a;
         dynasm!(a ; .arch x64 ; jmp =>back);
     }
