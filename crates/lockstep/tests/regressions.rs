@@ -380,3 +380,94 @@ fn direct_loads_stop_at_the_end_of_ram_a20_and_rom() {
     assert_eq!(s.gpr[2], rom(0xF_FFFE) | rom(0xF_FFFF) << 8 | 0x55 << 16 | 0x66 << 24);
     assert_eq!(s.gpr[1], rom(0xF_FFFF) | 0x55 << 8);
 }
+
+/// A loop reading linear 0x300000 (a memoized load site, see the
+/// recompiler's `memo`) twice, then `flush` after remapping the page from
+/// physical 0x300000 to 0x301000, then the loop again: the second pass
+/// must read the new page. Paging on (see `paged`), CR4 as given.
+fn remapped_loop(flush: &[u8], cr4: u32) -> Guest {
+    let mut code = vec![
+        0xBB, 0x00, 0x00, 0x30, 0x00, // mov ebx,0x300000
+        0x31, 0xD2, // xor edx,edx
+        0x31, 0xF6, // xor esi,esi
+        0xB9, 0x02, 0x00, 0x00, 0x00, // mov ecx,2
+        0x8B, 0x03, // L: mov eax,[ebx]
+        0x01, 0xC2, // add edx,eax
+        0x49, // dec ecx
+        0x75, 0xF9, // jnz L
+        0x85, 0xF6, // test esi,esi
+        0x75, 0x00, // jnz done (patched below)
+        0x46, // inc esi
+        0xC7, 0x05, 0x00, 0x1C, 0x02, 0x00, 0x03, 0x10, 0x30, 0x00, // mov dword [0x21C00],0x301003
+    ];
+    let jnz_done = 24;
+    code.extend_from_slice(flush);
+    code.extend_from_slice(&[0xB9, 0x02, 0x00, 0x00, 0x00]); // mov ecx,2
+    let back = 14i32 - (code.len() as i32 + 2);
+    code.extend_from_slice(&[0xEB, back as u8]); // jmp L
+    code[jnz_done] = (code.len() - (jnz_done + 1)) as u8;
+    let (s, mut m) = paged(&code, cr4, &[(0x300, 0x30_2000)]);
+    m.write_phys(0x30_2000, &0x11u32.to_le_bytes());
+    m.write_phys(0x30_1000, &0x2200u32.to_le_bytes());
+    // What an identity-mapped read would find.
+    m.write_phys(0x30_0000, &0x7000_0000u32.to_le_bytes());
+    (s, m)
+}
+
+/// A guest with `code` (then HLT) at `FIXED_CODE`, paging on over one page
+/// table at 0x21000 (directory at 0x20000) mapping the low 4 MiB
+/// identically but for the (page, physical address) pairs in `remap`.
+fn paged(code: &[u8], cr4: u32, remap: &[(u32, u32)]) -> Guest {
+    let code = with_hlt(code);
+    let (mut s, mut m) = programs::flat32(&code, REGS, 0);
+    m.write_phys(0x2_0000, &0x2_1007u32.to_le_bytes());
+    let pt: Vec<u8> = (0..1024u32)
+        .flat_map(|i| {
+            let phys = remap.iter().find(|r| r.0 == i).map_or(i << 12, |r| r.1);
+            (phys | 3).to_le_bytes()
+        })
+        .collect();
+    m.write_phys(0x2_1000, &pt);
+    s.cr3 = 0x2_0000;
+    s.cr4 = cr4;
+    s.cr0 |= x86::cr::cr0::PG;
+    (s, m)
+}
+
+#[test]
+fn a_remapped_page_is_read_again_after_invlpg_or_a_cr3_load() {
+    let pge = x86::cr::cr4::PGE;
+    for (flush, cr4) in [
+        (&[0x0F, 0x01, 0x3B][..], 0),                 // invlpg [ebx]
+        (&[0x0F, 0x20, 0xD8, 0x0F, 0x22, 0xD8], pge), // mov eax,cr3; mov cr3,eax
+        (&[0x0F, 0x20, 0xD8, 0x0F, 0x22, 0xD8], 0),
+    ] {
+        let t = lockstep(|| remapped_loop(flush, cr4), 200);
+        assert!(t.translated_steps >= 2, "{t:?}");
+        let (s, _) = lockstep_state(|| remapped_loop(flush, cr4));
+        assert_eq!(s.gpr[2], 2 * 0x11 + 2 * 0x2200, "{:08x}", s.gpr[2]);
+    }
+}
+
+#[test]
+fn a_load_across_a_page_end_does_not_use_the_memo() {
+    // MOV EBX,0x300FF8; XOR EDX,EDX; MOV ECX,4; L: MOV EAX,[EBX];
+    // ADD EDX,EAX; ADD EBX,2; DEC ECX; JNZ L: the loop's block reads in
+    // the page twice (the memo has it), then runs into the next linear
+    // page, which maps elsewhere.
+    let code = [
+        0xBB, 0xF8, 0x0F, 0x30, 0x00, 0x31, 0xD2, 0xB9, 0x04, 0x00, 0x00, 0x00, 0x8B, 0x03, 0x01, 0xC2, 0x83, 0xC3, 0x02, 0x49, 0x75, 0xF6,
+    ];
+    let make = || {
+        let (s, mut m) = paged(&code, 0, &[(0x300, 0x30_2000), (0x301, 0x30_5000)]);
+        m.write_phys(0x30_2FF8, &[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+        m.write_phys(0x30_5000, &[0x99, 0xAA]);
+        (s, m)
+    };
+    lockstep(make, 100);
+    let (s, _) = lockstep_state(make);
+    let sum = [0x4433_2211u32, 0x6655_4433, 0x8877_6655, 0xAA99_8877]
+        .iter()
+        .fold(0u32, |a, &b| a.wrapping_add(b));
+    assert_eq!(s.gpr[2], sum);
+}

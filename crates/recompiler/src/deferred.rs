@@ -133,6 +133,8 @@ mod tests {
             pend_a: 0,
             pend_b: 0,
             epoch: 0,
+            memo_global: 0,
+            memo_local: 0,
             fallbacks: std::ptr::null_mut(),
             fallback_len: 0,
         }

@@ -95,6 +95,8 @@ pub struct Recompiler {
     /// is a sink).
     inline: Box<[std::cell::Cell<jumpcache::Inline>]>,
     next_inline: u32,
+    /// The load sites' page memos (see `memo`).
+    memos: crate::memo::Memos,
     /// CS base and limit when translated code last ran: inline caches
     /// compare only the EIP, so a change starts a new epoch.
     last_cs: (u32, u32),
@@ -187,6 +189,7 @@ impl Recompiler {
             slots: vec![0usize; SLOTS].into_boxed_slice(),
             inline: (0..INLINES).map(|_| std::cell::Cell::new(jumpcache::Inline::EMPTY)).collect(),
             next_inline: 1,
+            memos: crate::memo::Memos::new(),
             last_cs: (0, 0),
             slot_owner: vec![(0, 0, 0); SLOTS],
             next_slot: 0,
@@ -231,6 +234,7 @@ impl Recompiler {
         self.jc.new_epoch();
         self.clear_inline_caches();
         self.next_inline = 1;
+        self.memos.reset();
         self.stats.cache_flushes += 1;
     }
 
@@ -262,6 +266,9 @@ impl Recompiler {
     fn sync(&mut self, c: &mut Ctx) {
         if c.tlb.flushes != self.jc.tlb_flushes {
             let log = c.tlb.log.take();
+            // Memos cache TLB entries (see `memo`): a CR3 load with PGE
+            // keeps global pages, everything else may not.
+            self.memos.flushed(log.everything || !log.pages().is_empty() || !log.non_global);
             self.jc.forget(&log);
             self.jc.tlb_flushes = c.tlb.flushes;
         }
@@ -326,6 +333,8 @@ impl Recompiler {
             inline_base: self.inline.as_ptr() as usize,
             inline_next: &mut self.next_inline,
             inline_cap: INLINES as u32,
+            memos: self.memos.alloc(),
+            memo_sites: Vec::new(),
         };
         let (code, made) = if block.insns.is_empty() {
             (
@@ -336,6 +345,7 @@ impl Recompiler {
             emit::translate(&block, &insns, key.mode, self.code.next_addr(), &targets, &mut slots)
         };
         let used = std::mem::take(&mut slots.used);
+        self.memos.commit(slots.memos, &slots.memo_sites);
         self.stats.inline_instructions += made.inline as u64;
         self.stats.fallback_instructions += made.fallback as u64;
         let at = self.code.push(&code)?;
@@ -414,6 +424,8 @@ impl Recompiler {
             pend_a: 0,
             pend_b: 0,
             epoch: self.jc.epoch,
+            memo_global: self.memos.tokens().0,
+            memo_local: self.memos.tokens().1,
             fallbacks: if self.fallbacks.is_empty() {
                 std::ptr::null_mut()
             } else {
@@ -617,7 +629,8 @@ impl Engine for Recompiler {
             "instructions retired: {} in translated code, {} interpreted (cold blocks, single steps, untranslatable code)\n\
              blocks translated {} (static instructions: {} inline, {} handler calls), code {} KiB\n\
              translated code entered {} times from the dispatcher, {} chains patched\n\
-             cache flushes {}, pages invalidated by writes to code (SMC, DMA) {}",
+             cache flushes {}, pages invalidated by writes to code (SMC, DMA) {}
+             load-site memos {} (of {}), misses {}, epochs {}",
             s.translated_instructions,
             s.interpreted_instructions,
             s.blocks_translated,
@@ -627,8 +640,19 @@ impl Engine for Recompiler {
             s.entries,
             s.chains,
             s.cache_flushes,
-            s.invalidated_pages
+            s.invalidated_pages,
+            self.memos.next,
+            crate::memo::COUNT,
+            self.memos.report(0).0,
+            self.memos.epochs
         );
+        let (_, top) = self.memos.report(10);
+        if top.first().is_some_and(|t| t.1 > 0) {
+            out += "\nloads whose memos missed most (EIP, misses):";
+            for (eip, n) in top {
+                out += &format!("\n  {eip:08x} {n:>12}");
+            }
+        }
         let mut top: Vec<(usize, u64)> = self.fallbacks.iter().copied().enumerate().filter(|&(_, n)| n > 0).collect();
         if !top.is_empty() {
             top.sort_by_key(|t| std::cmp::Reverse(t.1));

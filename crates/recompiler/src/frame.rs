@@ -43,6 +43,10 @@ pub struct Frame {
     pub pend_b: u32,
     /// The jump cache's epoch (see `jumpcache::Inline`).
     pub epoch: u32,
+    /// The load-site memos' tokens (see `memo`): valid for memos of
+    /// global pages, and for all others.
+    pub memo_global: u32,
+    pub memo_local: u32,
     /// Counters of handler calls by iced `Code` (`fallback_len` of them),
     /// or null when statistics are off.
     pub fallbacks: *mut u64,
@@ -68,6 +72,8 @@ pub mod off {
     pub const PEND_A: i32 = offset_of!(Frame, pend_a) as i32;
     pub const PEND_B: i32 = offset_of!(Frame, pend_b) as i32;
     pub const EPOCH: i32 = offset_of!(Frame, epoch) as i32;
+    pub const MEMO_GLOBAL: i32 = offset_of!(Frame, memo_global) as i32;
+    pub const MEMO_LOCAL: i32 = offset_of!(Frame, memo_local) as i32;
 }
 
 /// The counter translated code updates at every block, kept in the
@@ -142,6 +148,7 @@ pub mod tlb {
     pub const WRITE_TAG: i32 = offset_of!(TlbEntry, write_tag) as i32;
     pub const READ_ADDEND: i32 = offset_of!(TlbEntry, read_addend) as i32;
     pub const WRITE_ADDEND: i32 = offset_of!(TlbEntry, write_addend) as i32;
+    pub const FLAGS: i32 = offset_of!(TlbEntry, flags) as i32;
     pub const SHIFT: u8 = 5;
     const _: () = assert!(std::mem::size_of::<TlbEntry>() == 1 << SHIFT);
     pub const SETS: u32 = cpu::mmu::TLB_SETS as u32;

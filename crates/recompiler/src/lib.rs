@@ -28,6 +28,7 @@ mod dispatch;
 mod emit;
 mod frame;
 mod jumpcache;
+mod memo;
 mod mode;
 mod runtime;
 #[allow(clippy::useless_conversion)] // dynasm's `Rd(n)`, as for `emit`

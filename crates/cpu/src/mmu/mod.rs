@@ -11,6 +11,6 @@ mod walk;
 mod wide;
 
 pub use access::Mmu;
-pub use tlb::{FlushLog, ITLB_SETS, TLB_SETS, Tlb, TlbEntry};
+pub use tlb::{FlushLog, ITLB_SETS, TLB_SETS, Tlb, TlbEntry, flag as tlb_flag};
 pub use walk::Intent;
 pub use wide::{Order, Shape, StoreTarget};

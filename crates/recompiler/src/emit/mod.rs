@@ -65,6 +65,10 @@ pub struct Slots<'a> {
     pub inline_base: usize,
     pub inline_next: &'a mut u32,
     pub inline_cap: u32,
+    /// The load-site memos this block may take (see `memo`), and those
+    /// it took, with their loads' EIPs.
+    pub memos: crate::memo::Alloc,
+    pub memo_sites: Vec<(u32, u32)>,
 }
 
 /// What every exit of the block being translated needs.
@@ -168,6 +172,16 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         .zip(&block.insns)
         .map(|(insn, (_, ins))| classify(ins, insn, mode))
         .collect();
+    // Memos pay where a site runs again and again in a row, on the same
+    // page: in loops. Elsewhere a site often meets a new page, and a miss
+    // (a mispredicted branch, then the probe) costs more than the probe.
+    let looping = kinds
+        .iter()
+        .any(|k| matches!(*k, Kind::Jcc { target, .. } | Kind::Jmp { target } if target == block.eip));
+    if looping {
+        g.memos = bx.slots.memos;
+        g.memo_global = mode & crate::mode::USER == 0;
+    }
     let flags_needed = liveness::needed(&kinds);
     // A Jcc that branches on the host flags of the instruction before it.
     let fused = |j: usize| match kinds[j] {
@@ -315,6 +329,10 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         ; jmp extern t.leave
     );
     g.emit_slow_paths();
+    if looping {
+        slots.memos = g.memos;
+    }
+    slots.memo_sites = std::mem::take(&mut g.memo_sites);
     (g.a.finalize().unwrap_or_default(), made)
 }
 

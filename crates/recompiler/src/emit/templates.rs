@@ -12,6 +12,7 @@ use super::classify::{AluOp, Count, Opnd, ShiftOp, Width};
 use super::regcache::RegCache;
 use crate::deferred;
 use crate::frame::{fr, off, stack, state, tlb};
+use crate::memo;
 use crate::thunks::Thunks;
 use cpu::interp::insn::Insn;
 use cpu::segment::layout;
@@ -51,6 +52,9 @@ pub enum SlowKind {
     /// access whose group is not on the fast path, and for a direct load
     /// outside the direct range (see `Gen::direct`).
     Ordinary(Box<SlowKind>),
+    /// A load whose site memo (at this address) did not match: the TLB
+    /// probe, which fills the memo on a hit (see `memo`).
+    Memo { dst: u8, memo: usize, misses: usize },
 }
 
 /// Emits code for one block.
@@ -120,6 +124,12 @@ pub struct Gen {
     /// with paging off and flat segments a linear address is physical,
     /// and plain RAM there sits at its own offset. `None` elsewhere.
     pub direct: Option<(u32, u32)>,
+    /// The site memos this block may still take (see `memo`).
+    pub memos: crate::memo::Alloc,
+    /// The memos taken and the EIPs of their loads.
+    pub memo_sites: Vec<(u32, u32)>,
+    /// Memos may be of global pages (supervisor code; see `memo`).
+    pub memo_global: bool,
 }
 
 impl Gen {
@@ -142,6 +152,9 @@ impl Gen {
             cond_from: None,
             ends: None,
             direct: None,
+            memos: crate::memo::Alloc::default(),
+            memo_sites: Vec::new(),
+            memo_global: false,
         }
     }
 
@@ -411,6 +424,42 @@ impl Gen {
             self.push_slow(entry, back, at, size, kind);
             return;
         }
+        if !for_write && let Some((n, memo, misses)) = self.memos.take() {
+            self.memo_sites.push((n, at.start));
+            self.offset_check(size, entry);
+            let a = &mut self.a;
+            dynasm!(a
+                ; .arch x64
+                ; mov r10, QWORD memo as i64
+                ; mov r11d, esi
+                ; sub r11d, [r10 + memo::PAGE]
+                ; cmp r11d, (0x1000 - size as u32) as i32
+                ; ja =>entry
+                ; mov r11d, [r10 + memo::TOKEN]
+            );
+            if self.memo_global {
+                dynasm!(a
+                    ; .arch x64
+                    ; cmp r11d, [rsp + fr(off::MEMO_GLOBAL)]
+                    ; je >valid
+                );
+            }
+            dynasm!(a
+                ; .arch x64
+                ; cmp r11d, [rsp + fr(off::MEMO_LOCAL)]
+                ; jne =>entry
+                ; valid:
+                ; mov r11, [r10 + memo::HOST]
+            );
+            match size {
+                4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r11 + rsi]),
+                2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r11 + rsi]),
+                _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r11 + rsi]),
+            }
+            dynasm!(a ; .arch x64 ; =>back);
+            self.push_slow(entry, back, at, size, SlowKind::Memo { dst, memo, misses });
+            return;
+        }
         let tag = if for_write { tlb::WRITE_TAG } else { tlb::READ_TAG };
         self.offset_check(size, entry);
         self.tlb_probe(size);
@@ -444,6 +493,64 @@ impl Gen {
         }
         dynasm!(a ; .arch x64 ; =>back);
         self.push_slow(entry, back, at, size, SlowKind::Load { dst, for_write });
+    }
+
+    /// The TLB probe of a load whose site memo missed (out of line): on a
+    /// hit it fills the memo from the entry, then loads.
+    fn load_filling(&mut self, size: u8, dst: u8, at: Site, memo: usize, misses: usize) {
+        let entry = self.a.new_dynamic_label();
+        let back = self.a.new_dynamic_label();
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; mov r10, QWORD misses as i64
+            ; add QWORD [r10], 1
+        );
+        self.offset_check(size, entry);
+        self.tlb_probe(size);
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch x64
+            ; cmp r11d, [r14 + r10 + tlb::READ_TAG]
+            ; jne =>entry
+            ; mov Rq(dst), QWORD memo as i64
+        );
+        if self.memo_global {
+            // A global page's memo survives CR3 loads (see `memo`).
+            dynasm!(a
+                ; .arch x64
+                ; mov r11d, [rsp + fr(off::MEMO_LOCAL)]
+                ; test BYTE [r14 + r10 + tlb::FLAGS], cpu::mmu::tlb_flag::GLOBAL as i8
+                ; cmovnz r11d, [rsp + fr(off::MEMO_GLOBAL)]
+                ; mov [Rq(dst) + memo::TOKEN], r11d
+            );
+        } else {
+            dynasm!(a
+                ; .arch x64
+                ; mov r11d, [rsp + fr(off::MEMO_LOCAL)]
+                ; mov [Rq(dst) + memo::TOKEN], r11d
+            );
+        }
+        dynasm!(a
+            ; .arch x64
+            // The memo: the page, then `RAM + (page + addend) - page`
+            // (the addend wraps in 32 bits, the host address does not).
+            ; mov r11d, esi
+            ; and r11d, 0xFFFF_F000u32 as i32
+            ; mov [Rq(dst) + memo::PAGE], r11d
+            ; mov r10d, [r14 + r10 + tlb::READ_ADDEND]
+            ; add r10d, r11d
+            ; add r10, r13
+            ; sub r10, r11
+            ; mov [Rq(dst) + memo::HOST], r10
+        );
+        match size {
+            4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r10 + rsi]),
+            2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r10 + rsi]),
+            _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r10 + rsi]),
+        }
+        dynasm!(a ; .arch x64 ; =>back);
+        self.push_slow(entry, back, at, size, SlowKind::Load { dst, for_write: false });
     }
 
     /// Store host `src`'s low `size` bytes at linear ESI.
@@ -511,6 +618,10 @@ impl Gen {
                         self.ordinary(s, kind);
                         continue;
                     }
+                    SlowKind::Memo { dst, memo, misses } => {
+                        self.ordinary(s, SlowKind::Memo { dst, memo, misses });
+                        continue;
+                    }
                 };
                 let arg = s.size as u32 | (s.at.seg as u32) << 8 | (for_write as u32) << 16 | (s.pending as u32) << deferred::ARG_SHIFT;
                 let a = &mut self.a;
@@ -541,8 +652,9 @@ impl Gen {
         }
     }
 
-    /// The ordinary access for a grouped one whose group failed its probe
-    /// or a direct load out of range, emitted out of line (with the state
+    /// The ordinary access for a grouped one whose group failed its probe,
+    /// a direct load out of range or a load whose memo missed, emitted out
+    /// of line (with the state
     /// of the flags and segments of its instruction, not of the block's
     /// end).
     fn ordinary(&mut self, s: Slow, kind: SlowKind) {
@@ -557,7 +669,15 @@ impl Gen {
         } = s;
         let a = &mut self.a;
         dynasm!(a ; .arch x64 ; =>entry);
-        let saved = (self.pending, self.based.take(), self.after, self.ends, self.direct.take());
+        let no_memos = crate::memo::Alloc::default();
+        let saved = (
+            self.pending,
+            self.based.take(),
+            self.after,
+            self.ends,
+            self.direct.take(),
+            std::mem::replace(&mut self.memos, no_memos),
+        );
         self.pending = pending;
         if let Some((next, out, after, esp)) = end {
             (self.ends, self.after) = (Some((next, out, esp)), after);
@@ -566,9 +686,13 @@ impl Gen {
         match kind {
             SlowKind::Load { dst, for_write } => self.load(size, dst, for_write, at),
             SlowKind::Store { src } => self.store(size, src, at),
+            SlowKind::Memo { dst, memo, misses } => self.load_filling(size, dst, at, memo, misses),
             SlowKind::Ordinary(_) => {}
         }
-        (self.pending, self.based, self.after, self.ends, self.direct) = saved;
+        let memos;
+        (self.pending, self.based, self.after, self.ends, self.direct, memos) = saved;
+        // What the out-of-line code took (nothing) stays taken.
+        self.memos = memos;
         let a = &mut self.a;
         dynasm!(a ; .arch x64 ; jmp =>back);
     }
