@@ -95,8 +95,10 @@ pub struct Recompiler {
     /// is a sink).
     inline: Box<[std::cell::Cell<jumpcache::Inline>]>,
     next_inline: u32,
-    /// The load sites' page memos (see `memo`).
+    /// The load sites' page memos (see `memo`), and the guest RAM (host
+    /// address, size) they were filled from.
     memos: crate::memo::Memos,
+    ram: (usize, u64),
     /// CS base and limit when translated code last ran: inline caches
     /// compare only the EIP, so a change starts a new epoch.
     last_cs: (u32, u32),
@@ -190,6 +192,7 @@ impl Recompiler {
             inline: (0..INLINES).map(|_| std::cell::Cell::new(jumpcache::Inline::EMPTY)).collect(),
             next_inline: 1,
             memos: crate::memo::Memos::new(),
+            ram: (0, 0),
             last_cs: (0, 0),
             slot_owner: vec![(0, 0, 0); SLOTS],
             next_slot: 0,
@@ -600,6 +603,13 @@ impl Engine for Recompiler {
     }
 
     fn run(&mut self, cpu: &mut CpuState, mem: &mut GuestMemory, bus: &mut dyn Bus, budget: u64) -> Exit {
+        // Memos hold host addresses in guest RAM: RAM that is not the
+        // one they were filled from makes them all stale.
+        let ram = (mem.ram.bytes().as_ptr() as usize, mem.ram.size());
+        if ram != self.ram {
+            self.ram = ram;
+            self.memos.reset();
+        }
         let mut tlb = self.tlb.take().unwrap_or_default();
         self.last_translation = None;
         let exit = {
