@@ -387,26 +387,28 @@ fn direct_loads_stop_at_the_end_of_ram_a20_and_rom() {
 /// must read the new page. Paging on (see `paged`), CR4 as given.
 fn remapped_loop(flush: &[u8], cr4: u32) -> Guest {
     let mut code = vec![
-        0xBB, 0x00, 0x00, 0x30, 0x00, // mov ebx,0x300000
+        0xBF, 0x00, 0x60, 0x00, 0x00, // mov edi,0x6000 (holds 0x300000)
         0x31, 0xD2, // xor edx,edx
         0x31, 0xF6, // xor esi,esi
         0xB9, 0x02, 0x00, 0x00, 0x00, // mov ecx,2
-        0x8B, 0x03, // L: mov eax,[ebx]
+        0x8B, 0x1F, // L: mov ebx,[edi]
+        0x8B, 0x03, // mov eax,[ebx] (its address was loaded: memoized)
         0x01, 0xC2, // add edx,eax
         0x49, // dec ecx
-        0x75, 0xF9, // jnz L
+        0x75, 0xF7, // jnz L
         0x85, 0xF6, // test esi,esi
         0x75, 0x00, // jnz done (patched below)
         0x46, // inc esi
         0xC7, 0x05, 0x00, 0x1C, 0x02, 0x00, 0x03, 0x10, 0x30, 0x00, // mov dword [0x21C00],0x301003
     ];
-    let jnz_done = 24;
+    let jnz_done = 26;
     code.extend_from_slice(flush);
     code.extend_from_slice(&[0xB9, 0x02, 0x00, 0x00, 0x00]); // mov ecx,2
     let back = 14i32 - (code.len() as i32 + 2);
     code.extend_from_slice(&[0xEB, back as u8]); // jmp L
     code[jnz_done] = (code.len() - (jnz_done + 1)) as u8;
     let (s, mut m) = paged(&code, cr4, &[(0x300, 0x30_2000)]);
+    m.write_phys(0x6000, &0x30_0000u32.to_le_bytes());
     m.write_phys(0x30_2000, &0x11u32.to_le_bytes());
     m.write_phys(0x30_1000, &0x2200u32.to_le_bytes());
     // What an identity-mapped read would find.
@@ -451,15 +453,17 @@ fn a_remapped_page_is_read_again_after_invlpg_or_a_cr3_load() {
 
 #[test]
 fn a_load_across_a_page_end_does_not_use_the_memo() {
-    // MOV EBX,0x300FF8; XOR EDX,EDX; MOV ECX,4; L: MOV EAX,[EBX];
-    // ADD EDX,EAX; ADD EBX,2; DEC ECX; JNZ L: the loop's block reads in
-    // the page twice (the memo has it), then runs into the next linear
-    // page, which maps elsewhere.
+    // MOV EDI,0x6000; XOR EDX,EDX; MOV ECX,4; L: MOV EBX,[EDI];
+    // MOV EAX,[EBX]; ADD EDX,EAX; ADD dword [EDI],2; DEC ECX; JNZ L, with
+    // 0x300FF8 at 0x6000: the loop's block reads in the page twice through
+    // its memo, then runs into the next linear page, which maps elsewhere.
     let code = [
-        0xBB, 0xF8, 0x0F, 0x30, 0x00, 0x31, 0xD2, 0xB9, 0x04, 0x00, 0x00, 0x00, 0x8B, 0x03, 0x01, 0xC2, 0x83, 0xC3, 0x02, 0x49, 0x75, 0xF6,
+        0xBF, 0x00, 0x60, 0x00, 0x00, 0x31, 0xD2, 0xB9, 0x04, 0x00, 0x00, 0x00, 0x8B, 0x1F, 0x8B, 0x03, 0x01, 0xC2, 0x83, 0x07, 0x02, 0x49,
+        0x75, 0xF4,
     ];
     let make = || {
         let (s, mut m) = paged(&code, 0, &[(0x300, 0x30_2000), (0x301, 0x30_5000)]);
+        m.write_phys(0x6000, &0x30_0FF8u32.to_le_bytes());
         m.write_phys(0x30_2FF8, &[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
         m.write_phys(0x30_5000, &[0x99, 0xAA]);
         (s, m)

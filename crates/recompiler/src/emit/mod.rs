@@ -194,6 +194,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     let mut settled = false;
     g.pending = 0;
     let (uses, writes): (Vec<u8>, Vec<u8>) = block.insns.iter().map(|(_, ins)| gprs(ins)).unzip();
+    let chased = chased(insns, &block.insns, &uses, &writes);
     g.cache.plan(uses);
     let roles = if mode & crate::mode::FLAT != 0 && mode & crate::mode::ALIGN == 0 {
         groups::plan(&kinds, insns, &writes)
@@ -211,6 +212,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
             g.group_probe(p);
         }
         g.member = roles[k].member;
+        g.memo_here = chased[k];
         let mut need = flags_needed[k];
         let deferred = deferred_op(&kind);
         if need == Need::Rare && deferred.0 == 0 {
@@ -458,6 +460,32 @@ fn fallback(a: &mut Asm, insn: &Insn, next: u32, out: DynamicLabel) {
 /// The general registers `ins` uses and those it writes, explicitly or
 /// not (bit n: register n, EAX = 0), for the register cache's plan and the
 /// access groups.
+/// For each instruction, whether its memory operand's address comes from
+/// a value loaded earlier in the block (through any chain of register
+/// operations): its load waits for that load, so the address-to-data
+/// latency adds up along the chain, which is what load-site memos cut.
+/// Addresses from registers the block computes otherwise (loop counters,
+/// pointers stepped by constants) are ready early, and there a memo's
+/// extra instructions cost more than the latency they save.
+fn chased(insns: &[Insn], block: &[(Insn, iced_x86::Instruction)], uses: &[u8], writes: &[u8]) -> Vec<bool> {
+    let mut f = iced_x86::InstructionInfoFactory::new();
+    let mut loaded = 0u8;
+    let mut out = Vec::with_capacity(insns.len());
+    for (k, (i, (_, ins))) in insns.iter().zip(block).enumerate() {
+        let bit = |r: u8| if r as usize == cpu::state::reg::ZERO { 0 } else { 1u8 << (r & 7) };
+        out.push(loaded & (bit(i.base) | bit(i.index)) != 0);
+        let reads = f.info(ins).used_memory().iter().any(|m| {
+            matches!(
+                m.access(),
+                iced_x86::OpAccess::Read | iced_x86::OpAccess::ReadWrite | iced_x86::OpAccess::CondRead
+            )
+        });
+        let from_load = reads || uses[k] & loaded != 0;
+        loaded = (loaded & !writes[k]) | if from_load { writes[k] } else { 0 };
+    }
+    out
+}
+
 fn gprs(ins: &iced_x86::Instruction) -> (u8, u8) {
     use iced_x86::OpAccess;
     let mut f = iced_x86::InstructionInfoFactory::new();

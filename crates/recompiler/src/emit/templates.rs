@@ -130,6 +130,9 @@ pub struct Gen {
     pub memo_sites: Vec<(u32, u32)>,
     /// Memos may be of global pages (supervisor code; see `memo`).
     pub memo_global: bool,
+    /// The current instruction's load may take a memo (its address
+    /// chases a loaded value, see `emit::chased`).
+    pub memo_here: bool,
 }
 
 impl Gen {
@@ -155,6 +158,7 @@ impl Gen {
             memos: crate::memo::Alloc::default(),
             memo_sites: Vec::new(),
             memo_global: false,
+            memo_here: false,
         }
     }
 
@@ -424,7 +428,10 @@ impl Gen {
             self.push_slow(entry, back, at, size, kind);
             return;
         }
-        if !for_write && let Some((n, memo, misses)) = self.memos.take() {
+        if !for_write
+            && self.memo_here
+            && let Some((n, memo, misses)) = self.memos.take()
+        {
             self.memo_sites.push((n, at.start));
             self.offset_check(size, entry);
             let a = &mut self.a;
