@@ -586,6 +586,20 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
         ..at
     };
     match kind {
+        Kind::Mov {
+            w: 4,
+            dst: Opnd::Reg(d),
+            src: Opnd::Reg(s),
+        } if g.cache.find(s & 7).is_some() => {
+            // From the source's copy: no temporary.
+            let c = g.held(s).unwrap_or(RCX);
+            g.st_reg(4, d, c);
+        }
+        Kind::Mov {
+            w: 4,
+            dst: Opnd::Reg(d),
+            src: Opnd::Imm(v),
+        } => g.st_reg_imm(d, v),
         Kind::Mov { w, dst, src } => {
             if has_mem(dst) || has_mem(src) {
                 g.ea(i);
@@ -599,6 +613,17 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             dst: Opnd::Reg(d),
             src,
         } if g.alu_in_place(op, d, src) => {}
+        Kind::Alu {
+            op: AluOp::Xor,
+            w,
+            dst: Opnd::Reg(d),
+            src: Opnd::Reg(s),
+        } if d == s => {
+            // The zeroing idiom: no operands to load.
+            dynasm!(g.a ; .arch x64 ; xor edx, edx);
+            g.flags_logic(w);
+            write_last(g, w, Opnd::Reg(d), RDX, at, next, out);
+        }
         Kind::Alu { op, w, dst, src } => {
             if has_mem(dst) || has_mem(src) {
                 g.ea(i);

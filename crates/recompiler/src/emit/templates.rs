@@ -283,6 +283,18 @@ impl Gen {
         }
     }
 
+    /// Store the constant `v` into guest register `n` (whole), and into
+    /// its copy (see `st_reg`).
+    pub fn st_reg_imm(&mut self, n: u8, v: u32) {
+        let n = n & 7;
+        let c = self.cache.find(n).or_else(|| self.cache.claim(n));
+        let a = &mut self.a;
+        dynasm!(a ; .arch x64 ; mov DWORD [rbx + state::gpr(n)], v as i32);
+        if let Some(c) = c {
+            dynasm!(a ; .arch x64 ; mov Rd(c), v as i32);
+        }
+    }
+
     /// ESI = effective address of the memory operand (flat: also linear).
     /// ESI = the linear address of `i`'s memory operand: its offset, plus
     /// the segment base for FS and GS (DS, ES and SS are flat here).
