@@ -68,6 +68,8 @@ pub struct Stats {
     pub entries: u64,
     pub chains: u64,
     pub invalidated_pages: u64,
+    /// Host time spent translating.
+    pub translate_ns: u64,
 }
 
 pub struct Recompiler {
@@ -303,7 +305,9 @@ impl Recompiler {
     fn translate(&mut self, c: &mut Ctx, key: Key) -> Option<usize> {
         let t0 = std::time::Instant::now();
         let r = self.translate_inner(c, key);
-        c.bus.stall(t0.elapsed().as_nanos() as u64);
+        let ns = t0.elapsed().as_nanos() as u64;
+        self.stats.translate_ns += ns;
+        c.bus.stall(ns);
         r
     }
 
@@ -637,13 +641,14 @@ impl Engine for Recompiler {
         let s = &self.stats;
         let mut out = format!(
             "instructions retired: {} in translated code, {} interpreted (cold blocks, single steps, untranslatable code)\n\
-             blocks translated {} (static instructions: {} inline, {} handler calls), code {} KiB\n\
+             blocks translated {} in {} ms (static instructions: {} inline, {} handler calls), code {} KiB\n\
              translated code entered {} times from the dispatcher, {} chains patched\n\
              cache flushes {}, pages invalidated by writes to code (SMC, DMA) {}
              load-site memos {} (of {}), misses {}, epochs {}",
             s.translated_instructions,
             s.interpreted_instructions,
             s.blocks_translated,
+            s.translate_ns / 1_000_000,
             s.inline_instructions,
             s.fallback_instructions,
             s.code_bytes >> 10,
