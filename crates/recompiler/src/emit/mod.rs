@@ -193,8 +193,10 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     // here (they are, after a handler call: Rust settles them first).
     let mut settled = false;
     g.pending = 0;
-    let (uses, writes): (Vec<u8>, Vec<u8>) = block.insns.iter().map(|(_, ins)| gprs(ins)).unzip();
-    let chased = chased(insns, &block.insns, &uses, &writes);
+    let mut f = iced_x86::InstructionInfoFactory::new();
+    let access: Vec<Access> = block.insns.iter().map(|(_, ins)| gprs(&mut f, ins)).collect();
+    let (uses, writes): (Vec<u8>, Vec<u8>) = access.iter().map(|a| (a.used, a.written)).unzip();
+    let chased = chased(insns, &access);
     g.cache.plan(uses);
     let roles = if mode & crate::mode::FLAT != 0 && mode & crate::mode::ALIGN == 0 {
         groups::plan(&kinds, insns, &writes)
@@ -457,9 +459,6 @@ fn fallback(a: &mut Asm, insn: &Insn, next: u32, out: DynamicLabel) {
     );
 }
 
-/// The general registers `ins` uses and those it writes, explicitly or
-/// not (bit n: register n, EAX = 0), for the register cache's plan and the
-/// access groups.
 /// For each instruction, whether its memory operand's address comes from
 /// a value loaded earlier in the block (through any chain of register
 /// operations): its load waits for that load, so the address-to-data
@@ -467,30 +466,34 @@ fn fallback(a: &mut Asm, insn: &Insn, next: u32, out: DynamicLabel) {
 /// Addresses from registers the block computes otherwise (loop counters,
 /// pointers stepped by constants) are ready early, and there a memo's
 /// extra instructions cost more than the latency they save.
-fn chased(insns: &[Insn], block: &[(Insn, iced_x86::Instruction)], uses: &[u8], writes: &[u8]) -> Vec<bool> {
-    let mut f = iced_x86::InstructionInfoFactory::new();
+fn chased(insns: &[Insn], access: &[Access]) -> Vec<bool> {
     let mut loaded = 0u8;
     let mut out = Vec::with_capacity(insns.len());
-    for (k, (i, (_, ins))) in insns.iter().zip(block).enumerate() {
+    for (i, a) in insns.iter().zip(access) {
         let bit = |r: u8| if r as usize == cpu::state::reg::ZERO { 0 } else { 1u8 << (r & 7) };
         out.push(loaded & (bit(i.base) | bit(i.index)) != 0);
-        let reads = f.info(ins).used_memory().iter().any(|m| {
-            matches!(
-                m.access(),
-                iced_x86::OpAccess::Read | iced_x86::OpAccess::ReadWrite | iced_x86::OpAccess::CondRead
-            )
-        });
-        let from_load = reads || uses[k] & loaded != 0;
-        loaded = (loaded & !writes[k]) | if from_load { writes[k] } else { 0 };
+        let from_load = a.reads_memory || a.used & loaded != 0;
+        loaded = (loaded & !a.written) | if from_load { a.written } else { 0 };
     }
     out
 }
 
-fn gprs(ins: &iced_x86::Instruction) -> (u8, u8) {
+/// What an instruction does with the general registers (bit n: register
+/// n, EAX = 0), explicitly or not, and with memory.
+struct Access {
+    used: u8,
+    written: u8,
+    reads_memory: bool,
+}
+
+/// The general registers `ins` uses and writes, for the register cache's
+/// plan and the access groups, and whether it reads memory (`chased`).
+/// One factory serves a whole block: each new one allocates.
+fn gprs(f: &mut iced_x86::InstructionInfoFactory, ins: &iced_x86::Instruction) -> Access {
     use iced_x86::OpAccess;
-    let mut f = iced_x86::InstructionInfoFactory::new();
+    let info = f.info(ins);
     let (mut used, mut written) = (0, 0);
-    for u in f.info(ins).used_registers() {
+    for u in info.used_registers() {
         let r = u.register().full_register32();
         if !r.is_gpr32() {
             continue;
@@ -504,7 +507,15 @@ fn gprs(ins: &iced_x86::Instruction) -> (u8, u8) {
             written |= bit;
         }
     }
-    (used, written)
+    let reads_memory = info
+        .used_memory()
+        .iter()
+        .any(|m| matches!(m.access(), OpAccess::Read | OpAccess::ReadWrite | OpAccess::CondRead));
+    Access {
+        used,
+        written,
+        reads_memory,
+    }
 }
 
 /// The deferred flag operation of `k` (see `deferred`; `liveness` defers
@@ -860,8 +871,13 @@ mod tests {
         // PUSH EBP (ESP, EBP); MOV ECX,[EDI+EBX*4] (ECX, EDI, EBX).
         let mut d = iced_x86::Decoder::new(32, &[0x55, 0x8B, 0x0C, 0x9F], 0);
         let push = d.decode();
-        assert_eq!(super::gprs(&push), (1 << 4 | 1 << 5, 1 << 4));
+        let mut f = iced_x86::InstructionInfoFactory::new();
+        let mut g = |ins| {
+            let a = super::gprs(&mut f, ins);
+            (a.used, a.written)
+        };
+        assert_eq!(g(&push), (1 << 4 | 1 << 5, 1 << 4));
         let mov = d.decode();
-        assert_eq!(super::gprs(&mov), (1 << 1 | 1 << 7 | 1 << 3, 1 << 1));
+        assert_eq!(g(&mov), (1 << 1 | 1 << 7 | 1 << 3, 1 << 1));
     }
 }
