@@ -137,6 +137,12 @@ fn fs_with_a_base_adds_it_and_checks_the_offset() {
     // happily read.
     let code = with_hlt(&[0x64, 0x8B, 0x05, 0, 0, 0, 0, 0x64, 0x8B, 0x05, 0xFE, 0xFF, 0xFF, 0xFF]);
     lockstep(|| with_based_fs(&code, 0x10_0002), 100);
+    // MOV [0x100000],EAX (a store: it fills the TLB, where a load of
+    // paging-off flat code reads RAM directly), then MOV EAX,FS:[0xFFFFFFFE]
+    // as above: the load's offset check must raise #GP, not find the page.
+    let code = with_hlt(&[0xA3, 0x00, 0x00, 0x10, 0x00, 0x64, 0x8B, 0x05, 0xFE, 0xFF, 0xFF, 0xFF]);
+    let (s, _) = lockstep_state(|| with_based_fs(&code, 0x10_0002));
+    assert_eq!(s.eip, programs::FIXED_HANDLERS + 16 * 13 + 1, "halted in #GP's handler");
     // MOV FS:[0],AX; MOV FS:[0xFFFFFFFF],AX likewise.
     let code = with_hlt(&[0x66, 0x64, 0x89, 0x05, 0, 0, 0, 0, 0x66, 0x64, 0x89, 0x05, 0xFF, 0xFF, 0xFF, 0xFF]);
     lockstep(|| with_based_fs(&code, 0x10_0002), 100);

@@ -417,12 +417,16 @@ impl Gen {
             self.push_slow(entry, back, at, size, kind);
             return;
         }
-        if let (Some((start, len)), false) = (self.direct, for_write) {
+        // Direct loads and memos send their misses to the ordinary access
+        // out of line, which `ordinary` emits without a segment base: an
+        // FS/GS-based access (whose offset check must go there too) keeps
+        // the ordinary path.
+        let plain = !for_write && self.based.is_none();
+        if let (Some((start, len)), true) = (self.direct, plain) {
             // Only a range check, off the address-to-data path: the load
             // waits for the address alone, where the probe made it wait
             // for the TLB entry too (about 7 cycles more per load, which
             // dependent loads pay in full: the kernel's LZMA decoder).
-            self.offset_check(size, entry);
             let a = &mut self.a;
             dynasm!(a
                 ; .arch x64
@@ -440,12 +444,11 @@ impl Gen {
             self.push_slow(entry, back, at, size, kind);
             return;
         }
-        if !for_write
+        if plain
             && self.memo_here
             && let Some((n, memo, misses)) = self.memos.take()
         {
             self.memo_sites.push((n, at.start));
-            self.offset_check(size, entry);
             let a = &mut self.a;
             dynasm!(a
                 ; .arch x64
@@ -525,7 +528,6 @@ impl Gen {
             ; mov r10, QWORD misses as i64
             ; add QWORD [r10], 1
         );
-        self.offset_check(size, entry);
         self.tlb_probe(size);
         let a = &mut self.a;
         dynasm!(a
