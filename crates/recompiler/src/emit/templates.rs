@@ -407,11 +407,7 @@ impl Gen {
         if let Some(slot) = at.group {
             self.group_base(slot, entry);
             let a = &mut self.a;
-            match size {
-                4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r11 + rsi]),
-                2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r11 + rsi]),
-                _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r11 + rsi]),
-            }
+            sized_load(a, size, dst, 11, 6);
             dynasm!(a ; .arch x64 ; =>back);
             let kind = SlowKind::Ordinary(Box::new(SlowKind::Load { dst, for_write }));
             self.push_slow(entry, back, at, size, kind);
@@ -434,11 +430,7 @@ impl Gen {
                 ; cmp r11d, len.wrapping_sub(size as u32 - 1) as i32
                 ; jae =>entry
             );
-            match size {
-                4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r13 + rsi]),
-                2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r13 + rsi]),
-                _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r13 + rsi]),
-            }
+            sized_load(a, size, dst, 13, 6);
             dynasm!(a ; .arch x64 ; =>back);
             let kind = SlowKind::Ordinary(Box::new(SlowKind::Load { dst, for_write }));
             self.push_slow(entry, back, at, size, kind);
@@ -473,11 +465,7 @@ impl Gen {
                 ; valid:
                 ; mov r11, [r10 + memo::HOST]
             );
-            match size {
-                4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r11 + rsi]),
-                2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r11 + rsi]),
-                _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r11 + rsi]),
-            }
+            sized_load(a, size, dst, 11, 6);
             dynasm!(a ; .arch x64 ; =>back);
             self.push_slow(entry, back, at, size, SlowKind::Memo { dst, memo, misses });
             return;
@@ -508,11 +496,7 @@ impl Gen {
             ; mov r11d, esi
             ; add r11d, [r14 + r10 + tlb::READ_ADDEND]
         );
-        match size {
-            4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r13 + r11]),
-            2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r13 + r11]),
-            _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r13 + r11]),
-        }
+        sized_load(a, size, dst, 13, 11);
         dynasm!(a ; .arch x64 ; =>back);
         self.push_slow(entry, back, at, size, SlowKind::Load { dst, for_write });
     }
@@ -565,11 +549,7 @@ impl Gen {
             ; sub r10, r11
             ; mov [Rq(dst) + memo::HOST], r10
         );
-        match size {
-            4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [r10 + rsi]),
-            2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [r10 + rsi]),
-            _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [r10 + rsi]),
-        }
+        sized_load(a, size, dst, 10, 6);
         dynasm!(a ; .arch x64 ; =>back);
         self.push_slow(entry, back, at, size, SlowKind::Load { dst, for_write: false });
     }
@@ -1521,6 +1501,15 @@ fn operand_slots(pend: bool) -> (i32, i32) {
 
 /// Branch to `taken` on condition `cc` (the low nibble of Jcc) of the
 /// host flags.
+/// `size` bytes at host `[base + index]` into host `dst`, zero-extended.
+fn sized_load(a: &mut Asm, size: u8, dst: u8, base: u8, index: u8) {
+    match size {
+        4 => dynasm!(a ; .arch x64 ; mov Rd(dst), [Rq(base) + Rq(index)]),
+        2 => dynasm!(a ; .arch x64 ; movzx Rd(dst), WORD [Rq(base) + Rq(index)]),
+        _ => dynasm!(a ; .arch x64 ; movzx Rd(dst), BYTE [Rq(base) + Rq(index)]),
+    }
+}
+
 pub fn jcc_host(a: &mut Asm, cc: u8, taken: DynamicLabel) {
     match cc & 0xF {
         0x0 => dynasm!(a ; .arch x64 ; jo =>taken),
