@@ -643,8 +643,8 @@ impl Engine for Recompiler {
             "instructions retired: {} in translated code, {} interpreted (cold blocks, single steps, untranslatable code)\n\
              blocks translated {} in {} ms (static instructions: {} inline, {} handler calls), code {} KiB\n\
              translated code entered {} times from the dispatcher, {} chains patched\n\
-             cache flushes {}, pages invalidated by writes to code (SMC, DMA) {}
-             load-site memos {} (of {}), misses {}, epochs {}",
+             cache flushes {}, pages invalidated by writes to code (SMC, DMA) {}\n\
+             load-site memos {} (of {}), misses {}, memo token changes (TLB flushes) {}",
             s.translated_instructions,
             s.interpreted_instructions,
             s.blocks_translated,
