@@ -327,7 +327,7 @@ impl Recompiler {
             leave: self.leave,
             lookup: self.lookup,
             thunks: self.thunks,
-            direct: mode::direct(key.mode, c.mem.map.fast_range()),
+            direct: mode::direct(key.mode, c.mem.map.fast_range(), c.mem.ram.size()),
         };
         // Room for a block's exits, or start over.
         if self.next_slot as usize + 4 > SLOTS || self.code.remaining() < 64 << 10 {

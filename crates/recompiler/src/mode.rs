@@ -85,14 +85,34 @@ pub fn current(s: &CpuState) -> u32 {
 
 /// The range `(start, length)` of guest-physical addresses that code of
 /// mode `m` may load from at `RAM + linear` directly, given `fast`, the
-/// physical map's identity-mapped plain RAM (`PhysMap::fast_range`). Only
-/// with paging off, the A20 gate open and DS, ES, SS flat (FS and GS
-/// add their base first), where linear addresses are physical. The
-/// range is fixed for a translation's life: a change of the physical
-/// map flushes every translation, and the A20 gate is part of the mode.
-pub fn direct(m: u32, fast: (u64, u64)) -> Option<(u32, u32)> {
-    let (start, end) = (fast.0, fast.1.min(1 << 32));
+/// physical map's identity-mapped plain RAM (`PhysMap::fast_range`), and
+/// the size of the RAM mapping, which bounds it whatever the map says (a
+/// direct load must never leave guest RAM). Only with paging off, the A20
+/// gate open and DS, ES, SS flat, where linear addresses are physical
+/// (FS/GS-based loads keep the ordinary path). The range is fixed for a
+/// translation's life: a change of the physical map flushes every
+/// translation, and the A20 gate is part of the mode.
+pub fn direct(m: u32, fast: (u64, u64), ram_size: u64) -> Option<(u32, u32)> {
+    let (start, end) = (fast.0, fast.1.min(ram_size).min((1 << 32) - 4096));
     let usable = m & (FLAT | A20) == FLAT | A20 && m & (PAGING | ALIGN) == 0;
     // At least a page, so that the length less an access's size is positive.
     (usable && end >= start + 4096).then(|| (start as u32, (end - start) as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: u32 = FLAT | A20 | PROTECTED | CODE32;
+
+    #[test]
+    fn direct_loads_stay_in_ram_and_need_flat_unpaged_code_with_a20() {
+        assert_eq!(direct(M, (0x10_0000, 0x1000_0000), 0x1000_0000), Some((0x10_0000, 0x0FF0_0000)));
+        // A map claiming more than the RAM mapping holds.
+        assert_eq!(direct(M, (0x10_0000, 0x1000_0000), 0x0800_0000), Some((0x10_0000, 0x07F0_0000)));
+        assert_eq!(direct(M, (0x10_0000, 0x10_0800), 0x1000_0000), None);
+        for m in [M | PAGING, M & !A20, M & !FLAT, M | ALIGN] {
+            assert_eq!(direct(m, (0x10_0000, 0x1000_0000), 0x1000_0000), None, "mode {m:#x}");
+        }
+    }
 }
