@@ -71,6 +71,20 @@ pub struct Slots<'a> {
     pub memo_sites: Vec<(u32, u32)>,
 }
 
+/// Where a block that jumps to its own start goes on (see
+/// `BlockCx::exit_chained`).
+struct Head {
+    /// After the probes hoisted out of the loop (`groups::invariant`).
+    head: DynamicLabel,
+    /// Before them.
+    probes: DynamicLabel,
+    /// The group slots they fill.
+    slots: Vec<u8>,
+    budget_exit: DynamicLabel,
+    /// The block's instruction count.
+    n: i32,
+}
+
 /// What every exit of the block being translated needs.
 struct BlockCx<'a, 'b> {
     t: &'a Targets,
@@ -78,11 +92,36 @@ struct BlockCx<'a, 'b> {
     eip: u32,
     mode: u32,
     slots: &'a mut Slots<'b>,
+    /// For a block that jumps to its own start: see `Head`.
+    head: Option<Head>,
 }
 
 impl BlockCx<'_, '_> {
-    /// Leave for the known EIP `target` after all instructions.
+    /// Leave for the known EIP `target` after all instructions. A jump
+    /// back to the block's own start stays in the block: it takes the
+    /// budget as an entry does and goes on at the loop head, without the
+    /// chain slot's jump and without the probes hoisted above the head.
+    ///
+    /// A hoisted probe that found its window off the fast path (on the
+    /// first pass, often: the loop's first access fills the TLB) is made
+    /// again, or every pass would take the slow path.
     fn exit_chained(&mut self, a: &mut Asm, target: u32) {
+        if let (Some(h), true) = (&self.head, target == self.eip) {
+            dynasm!(a
+                ; .arch x64
+                ; sub QWORD [rsp + stack::BUDGET], h.n
+                ; jl =>h.budget_exit
+            );
+            for &slot in &h.slots {
+                dynasm!(a
+                    ; .arch x64
+                    ; cmp QWORD [rsp + stack::GROUP + 8 * slot as i32], 0
+                    ; je =>h.probes
+                );
+            }
+            dynasm!(a ; .arch x64 ; jmp =>h.head);
+            return;
+        }
         exit_chained(a, self.eip, target, self.t, self.slots, self.mode);
     }
 
@@ -161,6 +200,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         eip: block.eip,
         mode,
         slots,
+        head: None,
     };
     let mut outs: Vec<(DynamicLabel, i32)> = Vec::new();
     // Taken conditional branches before the block's end: (label, target,
@@ -175,9 +215,10 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     // Memos pay where a site runs again and again in a row, on the same
     // page: in loops. Elsewhere a site often meets a new page, and a miss
     // (a mispredicted branch, then the probe) costs more than the probe.
-    let looping = kinds
+    let last_back = kinds
         .iter()
-        .any(|k| matches!(*k, Kind::Jcc { target, .. } | Kind::Jmp { target } if target == block.eip));
+        .rposition(|k| matches!(*k, Kind::Jcc { target, .. } | Kind::Jmp { target } if target == block.eip));
+    let looping = last_back.is_some();
     if looping {
         g.memos = bx.slots.memos;
         g.memo_global = mode & crate::mode::USER == 0;
@@ -203,6 +244,29 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     } else {
         vec![groups::Role::default(); insns.len()]
     };
+    // A loop's invariant groups probe once, before the loop head (see
+    // `groups::invariant`); the cache forgets what the probes loaded, as
+    // the loop's back edge does not restore it.
+    let hoisted = match last_back {
+        Some(back) if !kinds.iter().any(|k| matches!(k, Kind::Fallback)) => groups::invariant(&roles, &writes, back),
+        _ => Vec::new(),
+    };
+    if looping {
+        let (probes, head) = (g.a.new_dynamic_label(), g.a.new_dynamic_label());
+        dynasm!(g.a ; .arch x64 ; =>probes);
+        for p in &hoisted {
+            g.group_probe(*p);
+        }
+        g.cache.clear();
+        dynasm!(g.a ; .arch x64 ; =>head);
+        bx.head = Some(Head {
+            head,
+            probes,
+            slots: hoisted.iter().map(|p| p.slot).collect(),
+            budget_exit,
+            n,
+        });
+    }
     for (k, insn) in insns.iter().enumerate() {
         let ins = &block.insns[k].1;
         let (start, next) = (ins.ip32(), ins.next_ip32());
@@ -210,7 +274,9 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         outs.push((out, k as i32));
         let kind = kinds[k];
         g.cache.at(k);
-        if let Some(p) = roles[k].probe {
+        if let Some(p) = roles[k].probe
+            && !hoisted.contains(&p)
+        {
             g.group_probe(p);
         }
         g.member = roles[k].member;
