@@ -508,7 +508,7 @@ fn window_loop(setup: &[u8], windows: &[(u8, &[u8])], tail: &[u8]) -> Guest {
     let remap: Vec<(u32, u32)> = (0..8).map(|i| (0x30 + i, 0x20_0000 + 0x1_3000 * i)).collect();
     let (s, mut m) = paged(&code, 0, &remap);
     for &(page, phys) in &remap {
-        let data: Vec<u8> = (0..1024).flat_map(|k| window_value(page << 12 | 4 * k).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..1024).flat_map(|k| window_value((page << 12) | (4 * k)).to_le_bytes()).collect();
         m.write_phys(phys as u64, &data);
     }
     (s, m)
