@@ -262,6 +262,45 @@ fn a_group_ends_where_its_base_changes() {
 }
 
 #[test]
+fn carry_flags_deferred_to_a_fault_are_the_ones_it_shows() {
+    // ADC/SBB DL,AL / DX,AX / EDX,EAX, then MOV [EBX],ECX, which faults
+    // (EBX = 0xFFFFFFFE: #GP), then SUB EAX,EAX: only the fault sees the
+    // carry operation's flags, so they are deferred as its operands and
+    // its carry; the handler's HLT shows them. The carry comes from the
+    // flags the guest starts with (CF set and clear) or from a CMP EAX,ECX
+    // in the block (a borrow: EAX < ECX).
+    let mut regs = REGS;
+    regs[3] = 0xFFFF_FFFE;
+    for op in [
+        &[0x10, 0xC2][..],
+        &[0x66, 0x11, 0xC2],
+        &[0x11, 0xC2],
+        &[0x18, 0xC2],
+        &[0x66, 0x19, 0xC2],
+        &[0x19, 0xC2],
+    ] {
+        for cmp in [&[][..], &[0x39, 0xC8]] {
+            let mut code = cmp.to_vec();
+            code.extend_from_slice(op);
+            code.extend_from_slice(&[0x89, 0x0B, 0x29, 0xC0]);
+            let code = with_hlt(&code);
+            for flags in [0, 1] {
+                let (s, _) = lockstep_state(|| programs::flat32(&code, regs, flags));
+                assert!(s.halted);
+            }
+        }
+    }
+    // A store into this block's own page after ADC EDX,EAX ends the block
+    // with the ADC's flags: MOV [0x10018],CL, then SUB EAX,EAX in the next
+    // block.
+    let mut code = vec![0x11, 0xC2, 0x88, 0x0D, 0x18, 0x00, 0x01, 0x00, 0x29, 0xC0];
+    code.resize(0x10, 0x90);
+    code.push(0xF4);
+    let t = lockstep(|| programs::flat32(&code, REGS, 1), 100);
+    assert!(t.steps >= 2, "{t:?}");
+}
+
+#[test]
 fn shift_flags_deferred_to_a_fault_are_the_ones_it_shows() {
     // SHR EAX,3 (a 32-bit register shifted in place); MOV [EBX],ECX, which
     // faults (EBX = 0xFFFFFFFE: a dword past offset 0xFFFFFFFF, #GP); SUB

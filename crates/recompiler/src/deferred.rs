@@ -40,6 +40,11 @@ pub enum Op {
     Shl,
     Shr,
     Sar,
+    /// `flag_a + flag_b + flag_c` and `flag_a - flag_b - flag_c`, the
+    /// carry `flag_c` being 0 or 1 (never in the `pend` slots, which
+    /// have no third operand).
+    Adc,
+    Sbb,
 }
 
 /// The constant that names a deferred operation at width `w` (1, 2 or 4
@@ -53,13 +58,25 @@ pub const fn code(op: Op, w: u8) -> u8 {
         Op::Shl => 5,
         Op::Shr => 6,
         Op::Sar => 7,
+        Op::Adc => 8,
+        Op::Sbb => 9,
     };
     let w = match w {
         1 => 0,
         2 => 1,
         _ => 2,
     };
-    op | w << 3
+    op | w << 4
+}
+
+/// The operation of `code`, as numbered in [`code`].
+pub const fn op_of(code: u32) -> u32 {
+    code & 15
+}
+
+/// The width of `code`: 0, 1, 2 for 1, 2, 4 bytes.
+pub const fn width_of(code: u32) -> u32 {
+    (code >> 4) & 3
 }
 
 /// Bit position of the pending code in `Frame::arg`.
@@ -68,7 +85,7 @@ pub const ARG_SHIFT: u32 = 24;
 /// Compute the lazy flags of the pending operation `code` (0: none) from
 /// the frame's slots into `s`.
 pub fn materialize(frame: &Frame, s: &mut CpuState, code: u32) {
-    compute(frame.flag_a, frame.flag_b, s, code);
+    compute(frame.flag_a, frame.flag_b, frame.flag_c, s, code);
 }
 
 /// Flags a block left in operand form (`Frame::pend`): the last flag
@@ -84,28 +101,31 @@ pub fn materialize(frame: &Frame, s: &mut CpuState, code: u32) {
 pub fn settle(frame: &mut Frame, s: &mut CpuState) {
     let code = std::mem::take(&mut frame.pend);
     if code != 0 {
-        compute(frame.pend_a, frame.pend_b, s, code);
+        debug_assert!(!matches!(op_of(code), 8 | 9), "ADC/SBB left in operand form");
+        compute(frame.pend_a, frame.pend_b, 0, s, code);
     }
 }
 
-fn compute(a: u32, b: u32, s: &mut CpuState, code: u32) {
+fn compute(a: u32, b: u32, c: u32, s: &mut CpuState, code: u32) {
     macro_rules! at {
         ($w:ty, $mask:expr) => {{
-            let (a, b) = (a & $mask, b & $mask);
-            match code & 7 {
+            let (a, b, c) = (a & $mask, b & $mask, c & 1);
+            match op_of(code) {
                 1 => s.lazy.add::<$w>(a, b, a.wrapping_add(b) & $mask),
                 2 => s.lazy.sub::<$w>(a, b, a.wrapping_sub(b) & $mask),
+                8 => s.lazy.add::<$w>(a, b, a.wrapping_add(b).wrapping_add(c) & $mask),
+                9 => s.lazy.sub::<$w>(a, b, a.wrapping_sub(b).wrapping_sub(c) & $mask),
                 3 => s.lazy.incdec::<$w>(a, a.wrapping_add(1) & $mask, false),
                 4 => s.lazy.incdec::<$w>(a, a.wrapping_sub(1) & $mask, true),
                 5..=7 => {
                     let bytes = (<$w as cpu::flags::Width>::BITS / 8) as u8;
-                    cpu::interp::shift_flags(&mut s.lazy, code & 7 == 5, code & 7 == 7, bytes, a, b & 31);
+                    cpu::interp::shift_flags(&mut s.lazy, op_of(code) == 5, op_of(code) == 7, bytes, a, b & 31);
                 }
                 _ => {}
             }
         }};
     }
-    match (code >> 3) & 3 {
+    match width_of(code) {
         0 => at!(W8, 0xFF),
         1 => at!(W16, 0xFFFF),
         _ => at!(W32, 0xFFFF_FFFF),
@@ -129,6 +149,7 @@ mod tests {
             arg: 0,
             flag_a: a,
             flag_b: b,
+            flag_c: 0,
             pend: 0,
             pend_a: 0,
             pend_b: 0,
@@ -158,6 +179,19 @@ mod tests {
         materialize(&frame(0x0F, 3), &mut s, code(Op::Shr, 1) as u32);
         want.from_result::<W8>(1, true, false, true);
         assert_eq!(s.lazy, want);
+        // ADC and SBB take their carry from the third slot.
+        let mut f = frame(0xFFFF_FFFF, 0);
+        f.flag_c = 1;
+        materialize(&f, &mut s, code(Op::Adc, 4) as u32);
+        want.add::<W32>(0xFFFF_FFFF, 0, 0);
+        assert_eq!(s.lazy, want);
+        assert!(s.lazy.cf() && s.lazy.zf());
+        let mut f = frame(0x80, 0x7F);
+        f.flag_c = 1;
+        materialize(&f, &mut s, code(Op::Sbb, 1) as u32);
+        want.sub::<W8>(0x80, 0x7F, 0);
+        assert_eq!(s.lazy, want);
+        assert!(s.lazy.of() && s.lazy.zf() && !s.lazy.cf());
         // Nothing pending: nothing changes.
         let before = s.lazy;
         materialize(&frame(1, 2), &mut s, 0);

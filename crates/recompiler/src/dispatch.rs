@@ -427,6 +427,7 @@ impl Recompiler {
             arg: 0,
             flag_a: 0,
             flag_b: 0,
+            flag_c: 0,
             pend: 0,
             pend_a: 0,
             pend_b: 0,

@@ -32,9 +32,11 @@ pub struct Frame {
     /// Parameters of a slow-path thunk call (see `thunks`), with the
     /// pending deferred flag operation in bits 24-31 (see `deferred`).
     pub arg: u32,
-    /// The operands of the pending deferred flag operation.
+    /// The operands of the pending deferred flag operation, and the
+    /// carry into it for ADC and SBB.
     pub flag_a: u32,
     pub flag_b: u32,
+    pub flag_c: u32,
     /// Flags left in operand form by the last block that ran (see
     /// `deferred::settle`): the operation's code (0: none, the lazy
     /// flags in `CpuState` are current) and its operands.
@@ -68,6 +70,7 @@ pub mod off {
     pub const ARG: i32 = offset_of!(Frame, arg) as i32;
     pub const FLAG_A: i32 = offset_of!(Frame, flag_a) as i32;
     pub const FLAG_B: i32 = offset_of!(Frame, flag_b) as i32;
+    pub const FLAG_C: i32 = offset_of!(Frame, flag_c) as i32;
     pub const PEND: i32 = offset_of!(Frame, pend) as i32;
     pub const PEND_A: i32 = offset_of!(Frame, pend_a) as i32;
     pub const PEND_B: i32 = offset_of!(Frame, pend_b) as i32;

@@ -139,6 +139,16 @@ pub fn replaces_all(k: &Kind) -> bool {
 
 /// Whether `k`'s flags can be deferred (`deferred::Op` covers it).
 fn deferrable(k: &Kind) -> bool {
+    // ADC/SBB keep their carry in R8 until the instruction's end: only
+    // with a register destination (a store's slow path would clobber it).
+    if let Kind::Alu {
+        op: AluOp::Adc | AluOp::Sbb,
+        dst,
+        ..
+    } = k
+    {
+        return *dst != Opnd::Mem;
+    }
     matches!(
         k,
         Kind::Alu {

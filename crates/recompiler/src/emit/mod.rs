@@ -590,6 +590,13 @@ fn deferred_op(k: &Kind) -> (u8, u8) {
     use crate::deferred::{Op, code};
     match *k {
         Kind::Alu { op: AluOp::Add, w, .. } => (code(Op::Add, w), 2),
+        // The carry in R8D is the third operand.
+        Kind::Alu {
+            op: AluOp::Adc, w, dst, ..
+        } if dst != Opnd::Mem => (code(Op::Adc, w), 3),
+        Kind::Alu {
+            op: AluOp::Sbb, w, dst, ..
+        } if dst != Opnd::Mem => (code(Op::Sbb, w), 3),
         // NEG: EAX = 0, ECX = the operand.
         Kind::Alu {
             op: AluOp::Sub | AluOp::Cmp,

@@ -96,7 +96,8 @@ pub struct Gen {
     pub after: u8,
     /// Host registers whose values the current instruction still has to
     /// store in the frame's flag slots (its flags are deferred): RAX to
-    /// `flag_a`, and RCX to `flag_b` when two.
+    /// `flag_a`, RCX to `flag_b` when two, and R8D (the carry of ADC and
+    /// SBB) to `flag_c` when three.
     pub spill: u8,
     /// With `spill`: the current instruction leaves its flags to the
     /// next blocks in operand form (this code, see `deferred::settle`),
@@ -780,7 +781,17 @@ impl Gen {
         match std::mem::take(&mut self.spill) {
             0 => return,
             1 => dynasm!(a ; .arch x64 ; mov [rsp + fr(slot_a)], eax),
-            _ => dynasm!(a ; .arch x64 ; mov [rsp + fr(slot_a)], eax ; mov [rsp + fr(slot_b)], ecx),
+            2 => dynasm!(a ; .arch x64 ; mov [rsp + fr(slot_a)], eax ; mov [rsp + fr(slot_b)], ecx),
+            // ADC, SBB: the carry in R8D too (see `alu`).
+            _ => {
+                debug_assert!(pend == 0, "ADC/SBB left in operand form");
+                dynasm!(a
+                    ; .arch x64
+                    ; mov [rsp + fr(slot_a)], eax
+                    ; mov [rsp + fr(slot_b)], ecx
+                    ; mov [rsp + fr(off::FLAG_C)], r8d
+                )
+            }
         }
         if pend != 0 {
             dynasm!(a ; .arch x64 ; mov DWORD [rsp + fr(off::PEND)], pend as i32);
@@ -964,8 +975,8 @@ impl Gen {
         let (sa, sb) = operand_slots(pend);
         let a = &mut self.a;
         dynasm!(a ; .arch x64 ; mov r10d, [rsp + fr(sa)]);
-        let add = code & 7 == deferred::code(deferred::Op::Add, 1) & 7;
-        match ((code >> 3) & 3, add) {
+        let add = deferred::op_of(code as u32) == deferred::op_of(deferred::code(deferred::Op::Add, 1) as u32);
+        match (deferred::width_of(code as u32), add) {
             (0, true) => dynasm!(a ; .arch x64 ; add r10b, BYTE [rsp + fr(sb)]),
             (1, true) => dynasm!(a ; .arch x64 ; add r10w, WORD [rsp + fr(sb)]),
             (_, true) => dynasm!(a ; .arch x64 ; add r10d, DWORD [rsp + fr(sb)]),
