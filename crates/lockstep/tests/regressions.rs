@@ -301,6 +301,38 @@ fn carry_flags_deferred_to_a_fault_are_the_ones_it_shows() {
 }
 
 #[test]
+fn flags_deferred_in_registers_are_the_ones_a_fault_shows() {
+    // A 32-bit ADD/SUB/INC/DEC into a register, then MOV [EBX],ECX, which
+    // faults (EBX = 0xFFFFFFFE: #GP), then SUB EAX,EAX. The fault alone
+    // sees the first instruction's flags, and its operands are still in
+    // registers, so the exit works them out from there; not where a
+    // register changes before the fault, or the operands are one register
+    // (EDX + EDX = 0 with a carry out, EDX being 0x80000000).
+    let mut regs = REGS;
+    regs[3] = 0xFFFF_FFFE;
+    let firsts: [&[u8]; 9] = [
+        &[0x01, 0xC2],                   // add edx,eax
+        &[0x29, 0xCA],                   // sub edx,ecx
+        &[0x01, 0xD2],                   // add edx,edx
+        &[0x81, 0xC2, 0xFF, 0x7F, 0, 0], // add edx,0x7FFF
+        &[0x83, 0xEA, 0xFD],             // sub edx,-3
+        &[0x42],                         // inc edx
+        &[0x4A],                         // dec edx
+        &[0x01, 0xC2, 0xB0, 0x05],       // add edx,eax; mov al,5
+        &[0x01, 0xC2, 0x89, 0xC2],       // add edx,eax; mov edx,eax
+    ];
+    for first in firsts {
+        let mut code = first.to_vec();
+        code.extend_from_slice(&[0x89, 0x0B, 0x29, 0xC0]);
+        let code = with_hlt(&code);
+        for flags in [0, 1] {
+            let (s, _) = lockstep_state(|| programs::flat32(&code, regs, flags));
+            assert!(s.halted);
+        }
+    }
+}
+
+#[test]
 fn shift_flags_deferred_to_a_fault_are_the_ones_it_shows() {
     // SHR EAX,3 (a 32-bit register shifted in place); MOV [EBX],ECX, which
     // faults (EBX = 0xFFFFFFFE: a dword past offset 0xFFFFFFFF, #GP); SUB

@@ -11,10 +11,18 @@
 //! Rust helper, before it can deliver a fault) and the code-write exit.
 //!
 //! Which operation is pending at each such point is known while emitting,
-//! so it travels as a constant: in bits 24-31 of `Frame::arg` for the slow
-//! paths, as an argument of `rt_flags` on the code-write exit. The flags
-//! are computed by the interpreter's own functions, so they are exact by
+//! so it travels as a constant: in `Frame::deferred` for the slow paths,
+//! as an argument of `rt_flags` on the code-write exit. The flags are
+//! computed by the interpreter's own functions, so they are exact by
 //! construction.
+//!
+//! Often the operands need no slots at all: after `ADD EDI,ECX` the sum
+//! is in EDI and the addend in ECX, and while neither is written again
+//! before the flags are replaced, the exit can take them from there
+//! (`reg_code`): the first operand is EDI less ECX. Such an instruction
+//! stores nothing for its flags, and works on the destination's host copy
+//! in place (`emit::inplace`): two host instructions where the slots took
+//! six.
 //!
 //! Computing them early is harmless: the slots hold the pending
 //! operation's operands until a later instruction replaces them, and
@@ -79,13 +87,62 @@ pub const fn width_of(code: u32) -> u32 {
     (code >> 4) & 3
 }
 
-/// Bit position of the pending code in `Frame::arg`.
-pub const ARG_SHIFT: u32 = 24;
+/// Marks a code whose operands are in guest registers (`reg_code`).
+pub const REG_FORM: u32 = 1 << 31;
+const REG_IMM: u32 = 1 << 14;
+
+/// Where a register-form operation's second operand is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Src {
+    Reg(u8),
+    /// A constant, sign-extended from 16 bits.
+    Imm(i16),
+}
+
+/// The code of a 32-bit ADD or SUB (`op`) whose result is in guest
+/// register `x` and its second operand in `src`, or INC/DEC of `x`
+/// (`src` unused): the exit works the first operand out from them
+/// (`x - src`, `x + src`, `x - 1`, `x + 1`). The caller guarantees that
+/// neither register changes while the code is pending, and that `src` is
+/// not `x` (a sum of a register with itself loses its top bit).
+pub fn reg_code(op: Op, x: u8, src: Src) -> u32 {
+    debug_assert!(matches!(op, Op::Add | Op::Sub | Op::Inc | Op::Dec));
+    let src = match src {
+        Src::Reg(y) => {
+            debug_assert!(y != x);
+            (y as u32 & 7) << 11
+        }
+        Src::Imm(v) => REG_IMM | (v as u16 as u32) << 15,
+    };
+    REG_FORM | code(op, 4) as u32 | (x as u32 & 7) << 8 | src
+}
+
+/// Flags of a register-form code (see `reg_code`) from the guest
+/// registers.
+fn compute_regs(s: &mut CpuState, code: u32) {
+    let r = s.gpr[(code >> 8) as usize & 7];
+    let b = if code & REG_IMM != 0 {
+        (code >> 15) as u16 as i16 as i32 as u32
+    } else {
+        s.gpr[(code >> 11) as usize & 7]
+    };
+    match op_of(code) {
+        1 => s.lazy.add::<W32>(r.wrapping_sub(b), b, r),
+        2 => s.lazy.sub::<W32>(r.wrapping_add(b), b, r),
+        3 => s.lazy.incdec::<W32>(r.wrapping_sub(1), r, false),
+        4 => s.lazy.incdec::<W32>(r.wrapping_add(1), r, true),
+        _ => debug_assert!(false, "register form of {code:#x}"),
+    }
+}
 
 /// Compute the lazy flags of the pending operation `code` (0: none) from
 /// the frame's slots into `s`.
 pub fn materialize(frame: &Frame, s: &mut CpuState, code: u32) {
-    compute(frame.flag_a, frame.flag_b, frame.flag_c, s, code);
+    if code & REG_FORM != 0 {
+        compute_regs(s, code);
+    } else {
+        compute(frame.flag_a, frame.flag_b, frame.flag_c, s, code);
+    }
 }
 
 /// Flags a block left in operand form (`Frame::pend`): the last flag
@@ -147,6 +204,7 @@ mod tests {
             end: 0,
             last_slot: 0,
             arg: 0,
+            deferred: 0,
             flag_a: a,
             flag_b: b,
             flag_c: 0,

@@ -425,6 +425,7 @@ impl Recompiler {
             end: 0,
             last_slot: NO_SLOT,
             arg: 0,
+            deferred: 0,
             flag_a: 0,
             flag_b: 0,
             flag_c: 0,

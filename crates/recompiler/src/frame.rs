@@ -29,9 +29,11 @@ pub struct Frame {
     /// The chain slot through which the last block left (to be patched to
     /// the next block), or `NO_SLOT`.
     pub last_slot: u32,
-    /// Parameters of a slow-path thunk call (see `thunks`), with the
-    /// pending deferred flag operation in bits 24-31 (see `deferred`).
+    /// Parameters of a slow-path thunk call (see `thunks`).
     pub arg: u32,
+    /// The deferred flag operation pending at a slow-path thunk call
+    /// (see `deferred`; 0: none).
+    pub deferred: u32,
     /// The operands of the pending deferred flag operation, and the
     /// carry into it for ADC and SBB.
     pub flag_a: u32,
@@ -68,6 +70,7 @@ pub mod off {
     pub const END: i32 = offset_of!(Frame, end) as i32;
     pub const LAST_SLOT: i32 = offset_of!(Frame, last_slot) as i32;
     pub const ARG: i32 = offset_of!(Frame, arg) as i32;
+    pub const DEFERRED: i32 = offset_of!(Frame, deferred) as i32;
     pub const FLAG_A: i32 = offset_of!(Frame, flag_a) as i32;
     pub const FLAG_B: i32 = offset_of!(Frame, flag_b) as i32;
     pub const FLAG_C: i32 = offset_of!(Frame, flag_c) as i32;

@@ -212,7 +212,7 @@ pub unsafe extern "sysv64" fn rt_store(frame: *mut Frame, lin: u32, value: u32, 
 unsafe fn pending_flags(frame: *mut Frame, c: &mut Ctx) {
     // SAFETY: per the contract.
     let f = unsafe { &*frame };
-    let code = f.arg >> deferred::ARG_SHIFT;
+    let code = f.deferred;
     if code != 0 {
         deferred::materialize(f, c.s, code);
     }

@@ -137,6 +137,11 @@ pub fn replaces_all(k: &Kind) -> bool {
     }
 }
 
+/// Whether `k` always replaces all six flags.
+pub fn kills_all(k: &Kind) -> bool {
+    uses(k).kills == ALL
+}
+
 /// Whether `k`'s flags can be deferred (`deferred::Op` covers it).
 fn deferrable(k: &Kind) -> bool {
     // ADC/SBB keep their carry in R8 until the instruction's end: only

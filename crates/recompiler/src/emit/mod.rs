@@ -238,6 +238,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     let access: Vec<Access> = block.insns.iter().map(|(_, ins)| gprs(&mut f, ins)).collect();
     let (uses, writes): (Vec<u8>, Vec<u8>) = access.iter().map(|a| (a.used, a.written)).unzip();
     let chased = chased(insns, &access);
+    let in_regs = in_registers(&kinds, &flags_needed, &writes);
     g.cache.plan(uses);
     let roles = if mode & crate::mode::FLAT != 0 && mode & crate::mode::ALIGN == 0 {
         groups::plan(&kinds, insns, &writes)
@@ -312,10 +313,10 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         g.flags = need == Need::Full && !pend && !slots;
         (g.after, g.spill) = match need {
             _ if pend => (0, deferred.1),
-            _ if slots => deferred,
+            _ if slots => (deferred.0 as u32, deferred.1),
             Need::Full => (0, 0),
             Need::Dead => (g.pending, 0),
-            Need::Rare => deferred,
+            Need::Rare => in_regs[k].map_or((deferred.0 as u32, deferred.1), |code| (code, 0)),
         };
         g.pend = if pend { deferred.0 } else { 0 };
         g.host_flags = k.checked_sub(1).and_then(|p| HostFlags::after(&kinds[p]));
@@ -523,6 +524,49 @@ fn fallback(a: &mut Asm, insn: &Insn, next: u32, out: DynamicLabel) {
         ; cmp eax, exec::NEXT as i32
         ; jne =>out
     );
+}
+
+/// For each instruction whose flags are deferred (`Need::Rare`): the
+/// register-form code (`deferred::reg_code`) when its operands stay in
+/// guest registers for as long as its flags can be pending. That lasts
+/// until an instruction replaces every flag, including that instruction
+/// (its own accesses come before its flags): neither register may be
+/// written by the instructions after it up to there.
+fn in_registers(kinds: &[Kind], needs: &[Need], writes: &[u8]) -> Vec<Option<u32>> {
+    use crate::deferred::{Op, Src, reg_code};
+    (0..kinds.len())
+        .map(|k| {
+            if needs[k] != Need::Rare {
+                return None;
+            }
+            let (code, regs) = match kinds[k] {
+                Kind::Alu {
+                    op: op @ (AluOp::Add | AluOp::Sub),
+                    w: 4,
+                    dst: Opnd::Reg(x),
+                    src,
+                } => {
+                    let op = if op == AluOp::Add { Op::Add } else { Op::Sub };
+                    match src {
+                        Opnd::Reg(y) if y != x => (reg_code(op, x, Src::Reg(y)), 1u8 << x | 1 << y),
+                        Opnd::Imm(v) if (v as i32) == (v as i16) as i32 => (reg_code(op, x, Src::Imm(v as i16)), 1 << x),
+                        _ => return None,
+                    }
+                }
+                Kind::IncDec {
+                    w: 4,
+                    dst: Opnd::Reg(x),
+                    dec,
+                } => (reg_code(if dec { Op::Dec } else { Op::Inc }, x, Src::Imm(0)), 1 << x),
+                _ => return None,
+            };
+            let end = (k + 1..kinds.len())
+                .find(|&j| liveness::kills_all(&kinds[j]))
+                .unwrap_or(kinds.len() - 1);
+            let kept = writes[k + 1..=end.max(k)].iter().all(|w| w & regs == 0);
+            kept.then_some(code)
+        })
+        .collect()
 }
 
 /// For each instruction, whether its memory operand's address comes from

@@ -35,12 +35,12 @@ pub struct Slow {
     pub size: u8,
     pub kind: SlowKind,
     /// The deferred flag operation pending there (see `deferred`).
-    pub pending: u8,
+    pub pending: u32,
     /// For a store that is its instruction's last action: where the
     /// block goes on and its early exit, with the deferred operation
     /// pending after the instruction, for leaving when the store hit a
     /// page holding code (see `Gen::ends`).
-    pub end: Option<(u32, DynamicLabel, u8, bool)>,
+    pub end: Option<(u32, DynamicLabel, u32, bool)>,
 }
 
 pub enum SlowKind {
@@ -92,8 +92,8 @@ pub struct Gen {
     pub member: Option<u8>,
     /// The deferred flag operation pending before the current instruction
     /// (0: none; see `deferred`), and after it.
-    pub pending: u8,
-    pub after: u8,
+    pub pending: u32,
+    pub after: u32,
     /// Host registers whose values the current instruction still has to
     /// store in the frame's flag slots (its flags are deferred): RAX to
     /// `flag_a`, RCX to `flag_b` when two, and R8D (the carry of ADC and
@@ -625,13 +625,14 @@ impl Gen {
                         continue;
                     }
                 };
-                let arg = s.size as u32 | (s.at.seg as u32) << 8 | (for_write as u32) << 16 | (s.pending as u32) << deferred::ARG_SHIFT;
+                let arg = s.size as u32 | (s.at.seg as u32) << 8 | (for_write as u32) << 16;
                 let a = &mut self.a;
                 dynasm!(a
                     ; .arch x64
                     ; =>s.entry
                     ; mov DWORD [rbx + state::EIP], s.at.start as i32
                     ; mov DWORD [rsp + fr(off::ARG)], arg as i32
+                    ; mov DWORD [rsp + fr(off::DEFERRED)], s.pending as i32
                     ; call extern thunk
                     ; jc =>s.at.fault
                 );
@@ -1568,7 +1569,7 @@ fn setcc_host(a: &mut Asm, cc: u8) {
 /// Leave the block after the current instruction, whose store hit a page
 /// holding code (`Frame::end` set): for `next`, through the early exit
 /// `out`, with the deferred flags `pending` (0: none) computed first.
-pub fn code_write_exit(a: &mut Asm, next: u32, out: DynamicLabel, pending: u8) {
+pub fn code_write_exit(a: &mut Asm, next: u32, out: DynamicLabel, pending: u32) {
     dynasm!(a
         ; .arch x64
         ; mov DWORD [rsp + fr(off::END)], 0
