@@ -644,3 +644,15 @@ fn a_loop_hoists_only_the_windows_that_keep_their_slot_and_base() {
     let pass = [0, 4, 8].into_iter().flat_map(|d| [0x3_0000 + d, 0x3_1000 + d, 0x3_2000 + d]);
     assert_eq!(s.gpr[2], window_sum(pass.cycle().take(PASSES as usize * 9)));
 }
+
+#[test]
+fn lockstep_sees_every_pass_of_a_loop_in_one_block() {
+    // MOV ECX,5; L: DEC ECX; JNZ L; HLT. Lockstep compares after each
+    // block, so a block that jumps back to its own start must come back
+    // to the dispatcher on every pass there (the recompiler running free
+    // goes on within the block): the first block (MOV and the first
+    // pass) and the four passes after it are steps.
+    let code = with_hlt(&[0xB9, 0x05, 0x00, 0x00, 0x00, 0x49, 0x75, 0xFD]);
+    let t = lockstep(|| programs::flat32(&code, REGS, 0), 100);
+    assert!(t.steps >= 5, "{t:?}");
+}

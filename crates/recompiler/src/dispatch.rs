@@ -328,6 +328,7 @@ impl Recompiler {
             lookup: self.lookup,
             thunks: self.thunks,
             direct: mode::direct(key.mode, c.mem.map.fast_range(), c.mem.ram.size()),
+            loops: !self.single_block,
         };
         // Room for a block's exits, or start over.
         if self.next_slot as usize + 4 > SLOTS || self.code.remaining() < 64 << 10 {

@@ -23,6 +23,28 @@ impl Gen {
         if self.flags || matches!(src, Opnd::Mem) || matches!(op, AluOp::Adc | AluOp::Sbb) {
             return false;
         }
+        // Both operands in copies, and no operand to keep for deferred
+        // flags: the operation on the copies, two host instructions.
+        if let (Opnd::Reg(s), 0, false) = (src, self.spill, matches!(op, AluOp::Cmp | AluOp::Test))
+            && s != dst
+            && let Some(c) = self.cache.find(s)
+            && let Some(d) = self.held(dst)
+            // (Taking a copy of `dst` gives up the copy used longest ago,
+            // never one this instruction uses; checked all the same.)
+            && self.cache.find(s) == Some(c)
+        {
+            let a = &mut self.a;
+            match op {
+                AluOp::Add => dynasm!(a ; .arch x64 ; add Rd(d), Rd(c)),
+                AluOp::Sub => dynasm!(a ; .arch x64 ; sub Rd(d), Rd(c)),
+                AluOp::And => dynasm!(a ; .arch x64 ; and Rd(d), Rd(c)),
+                AluOp::Or => dynasm!(a ; .arch x64 ; or Rd(d), Rd(c)),
+                AluOp::Xor => dynasm!(a ; .arch x64 ; xor Rd(d), Rd(c)),
+                AluOp::Cmp | AluOp::Test | AluOp::Adc | AluOp::Sbb => unreachable!("handled above"),
+            }
+            dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(dst)], Rd(d));
+            return true;
+        }
         // The source first: taking a copy of it may give up the
         // destination's, never the other way round once the value is in ECX.
         match src {

@@ -42,6 +42,11 @@ pub struct Targets {
     pub thunks: crate::thunks::Thunks,
     /// The direct-load range for the block's mode (`crate::mode::direct`).
     pub direct: Option<(u32, u32)>,
+    /// A block that jumps to its own start may go on within itself (see
+    /// `BlockCx::exit_chained`); not when lockstep runs one block at a
+    /// time (`Recompiler::single_block`, set before anything is
+    /// translated), where every pass must come back to the dispatcher.
+    pub loops: bool,
 }
 
 /// Chain slots: one per exit to a known EIP, which ends in a `JMP rel32`.
@@ -219,6 +224,7 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
         .iter()
         .rposition(|k| matches!(*k, Kind::Jcc { target, .. } | Kind::Jmp { target } if target == block.eip));
     let looping = last_back.is_some();
+    let loops = looping && t.loops;
     if looping {
         g.memos = bx.slots.memos;
         g.memo_global = mode & crate::mode::USER == 0;
@@ -249,10 +255,10 @@ pub fn translate(block: &GuestBlock, insns: &[Insn], mode: u32, base: usize, t: 
     // `groups::invariant`); the cache forgets what the probes loaded, as
     // the loop's back edge does not restore it.
     let hoisted = match last_back {
-        Some(back) if !kinds.iter().any(|k| matches!(k, Kind::Fallback)) => groups::invariant(&roles, &writes, back),
+        Some(back) if loops && !kinds.iter().any(|k| matches!(k, Kind::Fallback)) => groups::invariant(&roles, &writes, back),
         _ => Vec::new(),
     };
-    if looping {
+    if loops {
         let (probes, head) = (g.a.new_dynamic_label(), g.a.new_dynamic_label());
         dynasm!(g.a ; .arch x64 ; =>probes);
         for p in &hoisted {
@@ -878,12 +884,20 @@ fn inline(g: &mut Gen, kind: Kind, i: &Insn, start: u32, next: u32, out: Dynamic
             }
             // The source is read (and may fault) whatever the condition.
             g.read(w, src, RCX, false, at);
-            g.eval_cond(cc);
             // Without a branch: the conditions of CMOVs are often data
             // (the carries of a multi-precision multiply), which a
             // branch would mispredict half the time.
-            g.ld_reg(w, dst, RDX);
-            dynasm!(g.a ; .arch x64 ; test r10d, r10d ; cmovnz edx, ecx);
+            if let Some((code, pend)) = g.cond_from {
+                // Host flags from the producer's operands, right before
+                // the host CMOV on the same condition.
+                g.ld_reg(w, dst, RDX);
+                g.regenerate(code, pend);
+                templates::cmov_host(&mut g.a, cc);
+            } else {
+                g.eval_cond(cc);
+                g.ld_reg(w, dst, RDX);
+                dynasm!(g.a ; .arch x64 ; test r10d, r10d ; cmovnz edx, ecx);
+            }
             g.st_reg(w, dst, RDX);
         }
         Kind::Push { src } => {

@@ -1566,6 +1566,28 @@ fn setcc_host(a: &mut Asm, cc: u8) {
     dynasm!(a ; .arch x64 ; movzx r10d, r10b);
 }
 
+/// EDX = ECX when host condition `cc` (the low nibble of Jcc) holds.
+pub fn cmov_host(a: &mut Asm, cc: u8) {
+    match cc & 0xF {
+        0x0 => dynasm!(a ; .arch x64 ; cmovo edx, ecx),
+        0x1 => dynasm!(a ; .arch x64 ; cmovno edx, ecx),
+        0x2 => dynasm!(a ; .arch x64 ; cmovb edx, ecx),
+        0x3 => dynasm!(a ; .arch x64 ; cmovae edx, ecx),
+        0x4 => dynasm!(a ; .arch x64 ; cmove edx, ecx),
+        0x5 => dynasm!(a ; .arch x64 ; cmovne edx, ecx),
+        0x6 => dynasm!(a ; .arch x64 ; cmovbe edx, ecx),
+        0x7 => dynasm!(a ; .arch x64 ; cmova edx, ecx),
+        0x8 => dynasm!(a ; .arch x64 ; cmovs edx, ecx),
+        0x9 => dynasm!(a ; .arch x64 ; cmovns edx, ecx),
+        0xA => dynasm!(a ; .arch x64 ; cmovp edx, ecx),
+        0xB => dynasm!(a ; .arch x64 ; cmovnp edx, ecx),
+        0xC => dynasm!(a ; .arch x64 ; cmovl edx, ecx),
+        0xD => dynasm!(a ; .arch x64 ; cmovge edx, ecx),
+        0xE => dynasm!(a ; .arch x64 ; cmovle edx, ecx),
+        _ => dynasm!(a ; .arch x64 ; cmovg edx, ecx),
+    }
+}
+
 /// Leave the block after the current instruction, whose store hit a page
 /// holding code (`Frame::end` set): for `next`, through the early exit
 /// `out`, with the deferred flags `pending` (0: none) computed first.
