@@ -31,6 +31,8 @@ pub const BITS: u32 = 12;
 /// such pairs, each costing a dispatcher round trip per iteration.
 const WAYS: usize = 2;
 const ENTRIES: usize = WAYS << BITS;
+/// Non-global entries remembered one by one (see `JumpCache::locals`).
+const LOCALS: usize = 512;
 /// An impossible mode word marks an empty entry.
 const EMPTY_MODE: u32 = u32::MAX;
 
@@ -88,6 +90,12 @@ pub struct JumpCache {
     /// One bit per linear page that may have entries (a set bit may be
     /// stale): INVLPG of a page without one costs a bit test, not a scan.
     pages: Box<[u64]>,
+    /// Where entries of non-global pages were made since they were last
+    /// dropped (some may since hold others), or `None` when more than
+    /// `LOCALS` were: a CR3 load drops those, not every entry the table's
+    /// scan finds (8192 of them at every context switch, about 5 % of the
+    /// kernel's initcalls, where user-space code pages are few).
+    locals: Option<Vec<u32>>,
     /// Changes whenever entries may have gone stale (cleared, forgotten,
     /// the code buffer flushed, CS changed): the exits' inline caches
     /// (`Inline`), filled from this table, are valid only in the epoch
@@ -119,6 +127,7 @@ impl JumpCache {
             tlb_flushes: 0,
             filled: false,
             pages: vec![0; (1 << 20) / 64].into_boxed_slice(),
+            locals: Some(Vec::with_capacity(LOCALS)),
             epoch: 1,
             wrapped: false,
         }
@@ -144,6 +153,7 @@ impl JumpCache {
         if self.filled {
             self.table.fill(Entry::EMPTY);
             self.pages.fill(0);
+            self.locals = Some(Vec::with_capacity(LOCALS));
             self.filled = false;
             self.new_epoch();
         }
@@ -159,7 +169,22 @@ impl JumpCache {
             return;
         }
         if log.non_global {
-            self.retain(|e| e.page & GLOBAL != 0);
+            match self.locals.take() {
+                Some(mut slots) => {
+                    self.new_epoch();
+                    for i in slots.drain(..) {
+                        let e = &mut self.table[i as usize];
+                        if e.mode != EMPTY_MODE && e.page & GLOBAL == 0 {
+                            *e = Entry::EMPTY;
+                        }
+                    }
+                    self.locals = Some(slots);
+                }
+                None => {
+                    self.retain(|e| e.page & GLOBAL != 0);
+                    self.locals = Some(Vec::with_capacity(LOCALS));
+                }
+            }
         }
         for &page in log.pages() {
             let (word, bit) = ((page >> 18) as usize, 1u64 << ((page >> 12) & 63));
@@ -175,6 +200,17 @@ impl JumpCache {
         for e in self.table.iter_mut() {
             if e.mode != EMPTY_MODE && !keep(e) {
                 *e = Entry::EMPTY;
+            }
+        }
+    }
+
+    /// Remember that slot `i` holds an entry of a non-global page.
+    fn local(&mut self, i: usize) {
+        if let Some(slots) = &mut self.locals {
+            if slots.len() < LOCALS {
+                slots.push(i as u32);
+            } else {
+                self.locals = None;
             }
         }
     }
@@ -205,6 +241,13 @@ impl JumpCache {
         let first = WAYS * set(eip);
         if !self.table[first].matches(eip, mode, cs_base, cs_limit) {
             self.table[first + 1] = self.table[first];
+            let moved = self.table[first + 1];
+            if moved.mode != EMPTY_MODE && moved.page & GLOBAL == 0 {
+                self.local(first + 1);
+            }
+        }
+        if !global {
+            self.local(first);
         }
         self.table[first] = Entry {
             eip,
@@ -325,5 +368,34 @@ mod tests {
         t.flush(false);
         jc.forget(&t.log.take());
         assert_eq!(jc.get(0x0804_8000, 1, 0, !0), None);
+    }
+
+    #[test]
+    fn a_cr3_load_drops_every_non_global_entry_however_many_and_wherever_they_moved() {
+        let mut t = cpu::mmu::Tlb::default();
+        // A (non-global) moves to its set's second way when B comes.
+        let mut jc = JumpCache::new();
+        jc.insert(A, 1, 0, !0, 0x100, 1, false);
+        jc.insert(B, 1, 0, !0, 0x200, 2, true);
+        jc.insert(0xC100_0000, 1, 0, !0, 0x300, 3, true);
+        t.flush(true);
+        jc.forget(&t.log.take());
+        assert_eq!(jc.get(A, 1, 0, !0), None);
+        assert_eq!(jc.get(B, 1, 0, !0), Some(2));
+        assert_eq!(jc.get(0xC100_0000, 1, 0, !0), Some(3));
+        // More than are remembered one by one: the table is scanned.
+        for k in 0..2 * LOCALS as u32 {
+            jc.insert(0x0804_8000 + 0x10 * k, 1, 0, !0, 0x400, 4, false);
+        }
+        t.flush(true);
+        jc.forget(&t.log.take());
+        assert!((0..2 * LOCALS as u32).all(|k| jc.get(0x0804_8000 + 0x10 * k, 1, 0, !0).is_none()));
+        assert_eq!(jc.get(B, 1, 0, !0), Some(2));
+        // And one by one again after that.
+        jc.insert(A, 1, 0, !0, 0x100, 1, false);
+        t.flush(true);
+        jc.forget(&t.log.take());
+        assert_eq!(jc.get(A, 1, 0, !0), None);
+        assert_eq!(jc.get(0xC100_0000, 1, 0, !0), Some(3));
     }
 }

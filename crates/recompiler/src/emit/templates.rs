@@ -139,7 +139,10 @@ pub struct Gen {
 impl Gen {
     pub fn new(base: usize, thunks: Thunks) -> Self {
         Self {
-            a: Asm::new(base),
+            // Room for most blocks' code (about 1 KiB on average) and
+            // labels: growing the buffers reallocated and copied them
+            // several times per block.
+            a: Asm::new_with_capacity(base, 8 << 10, 0, 0, 256, 0, 256),
             slow: Vec::new(),
             thunks,
             flags: true,
