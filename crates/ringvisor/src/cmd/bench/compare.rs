@@ -30,6 +30,8 @@ pub struct Options {
     pub loops: u32,
     pub md5_mib: u32,
     pub only: Vec<String>,
+    /// Rounds of runs; the table shows each system's median.
+    pub repeat: u32,
 }
 
 const READY: &str = "bench: ready";
@@ -90,6 +92,54 @@ pub fn run(o: &Options) -> Result<ExitCode> {
         "workloads: boot to shell; md5sum of {} MiB of zeros (sum {native}); busybox shell loop of {} iterations",
         o.md5_mib, o.loops
     );
+    // Every system once per round, so that a change in the host's load
+    // (this is often a shared virtual machine) falls on all of them
+    // alike; the median of the rounds then drops a disturbed run.
+    let mut rounds = Vec::new();
+    let mut qemu = wanted("qemu");
+    for round in 1..=o.repeat {
+        if o.repeat > 1 {
+            println!("round {round} of {}", o.repeat);
+        }
+        rounds.push(run_round(o, &initrd, &native, &wanted, &mut qemu)?);
+    }
+    if o.repeat > 1 {
+        println!("\nmedians of {} rounds:", o.repeat);
+    }
+    print_table(&medians(&rounds));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each system's median over the rounds, column by column.
+fn medians(rounds: &[Vec<Row>]) -> Vec<Row> {
+    let median = |mut v: Vec<f64>| -> Option<f64> {
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| {
+            if v.len() % 2 == 1 {
+                v[v.len() / 2]
+            } else {
+                (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+            }
+        })
+    };
+    let Some(first) = rounds.first() else { return Vec::new() };
+    first
+        .iter()
+        .map(|r| {
+            let runs: Vec<&Row> = rounds.iter().flatten().filter(|x| x.name == r.name).collect();
+            let column = |f: fn(&Row) -> Option<f64>| median(runs.iter().filter_map(|x| f(x)).collect());
+            Row {
+                name: r.name,
+                boot: column(|x| x.boot),
+                md5: column(|x| x.md5),
+                shell: column(|x| x.shell),
+            }
+        })
+        .collect()
+}
+
+/// One run of every wanted system; `qemu` goes false when QEMU cannot run.
+fn run_round(o: &Options, initrd: &std::path::Path, native: &str, wanted: &dyn Fn(&str) -> bool, qemu: &mut bool) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     if wanted("native") {
         rows.push(run_native(o)?);
@@ -117,10 +167,10 @@ pub fn run(o: &Options) -> Result<ExitCode> {
             "--append",
             append,
         ]);
-        c.arg("--kernel").arg(&o.kernel).arg("--initrd").arg(&initrd);
-        rows.push(run_guest(name, c, &native)?);
+        c.arg("--kernel").arg(&o.kernel).arg("--initrd").arg(initrd);
+        rows.push(run_guest(name, c, native)?);
     }
-    if wanted("qemu") {
+    if *qemu {
         let mut c = Command::new(&o.qemu);
         c.args([
             "-accel",
@@ -137,14 +187,16 @@ pub fn run(o: &Options) -> Result<ExitCode> {
             "-append",
             append,
         ]);
-        c.arg("-kernel").arg(&o.kernel).arg("-initrd").arg(&initrd);
-        match run_guest("QEMU TCG", c, &native) {
+        c.arg("-kernel").arg(&o.kernel).arg("-initrd").arg(initrd);
+        match run_guest("QEMU TCG", c, native) {
             Ok(r) => rows.push(r),
-            Err(e) => eprintln!("QEMU skipped: {e:#} (install qemu-system-x86, or pass --qemu PATH)"),
+            Err(e) => {
+                eprintln!("QEMU skipped: {e:#} (install qemu-system-x86, or pass --qemu PATH)");
+                *qemu = false;
+            }
         }
     }
-    print_table(&rows);
-    Ok(ExitCode::SUCCESS)
+    Ok(rows)
 }
 
 /// The host's md5 of the workload (the reference for every guest).
@@ -264,4 +316,34 @@ fn print_table(rows: &[Row]) {
     }
     println!();
     println!("(times relative to QEMU TCG: below 1.00x is faster than QEMU)");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &'static str, boot: Option<f64>, md5: f64) -> Row {
+        Row {
+            name,
+            boot,
+            md5: Some(md5),
+            shell: None,
+        }
+    }
+
+    #[test]
+    fn the_table_gives_each_systems_median_column_by_column() {
+        let rounds = vec![
+            vec![row("a", Some(5.0), 1.0), row("b", None, 2.0)],
+            vec![row("a", Some(9.0), 3.0), row("b", None, 2.5)],
+            vec![row("a", Some(6.0), 2.0), row("b", None, 8.0)],
+        ];
+        let m = medians(&rounds);
+        assert_eq!(m.iter().map(|r| r.name).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!((m[0].boot, m[0].md5, m[0].shell), (Some(6.0), Some(2.0), None));
+        assert_eq!((m[1].boot, m[1].md5), (None, Some(2.5)));
+        // An even count: the mean of the middle two.
+        let m = medians(&rounds[..2]);
+        assert_eq!(m[0].boot, Some(7.0));
+    }
 }

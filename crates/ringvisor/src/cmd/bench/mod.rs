@@ -63,6 +63,10 @@ pub struct Args {
     /// recompiler, auto, qemu, native).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// For `compare`: rounds of runs (every system once per round); the
+    /// table gives each system's median.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
+    repeat: u32,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -84,6 +88,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             loops: a.loops,
             md5_mib: a.md5_mib,
             only: a.only,
+            repeat: a.repeat,
         }),
         _ => interp::run(a.rounds, a.engine),
     }
