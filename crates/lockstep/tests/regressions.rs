@@ -219,16 +219,24 @@ fn flags_deferred_to_a_fault_are_the_ones_it_shows() {
     lockstep(|| programs::flat32(&code, regs, 0), 100);
 }
 
-#[test]
-fn flags_deferred_to_a_store_into_code_are_computed_on_that_exit() {
-    // ADD EAX,ECX; MOV [0x10018],DL (past the HLT, in this block's own page: the block
-    // ends after it); then SUB EAX,EAX in the next block. The state
-    // between the blocks must hold the ADD's flags.
-    let mut code = vec![0x01, 0xC8, 0x88, 0x15, 0x18, 0x00, 0x01, 0x00, 0x29, 0xC0];
+/// Run `first` (whose flags only a store's code-write exit can see), then
+/// MOV [0x10018],`byte_reg` (past the HLT, in this block's own page: the
+/// block ends after it), then SUB EAX,EAX in the next block, in lockstep
+/// from EFLAGS `flags`: the state between the blocks must hold `first`'s
+/// flags.
+fn store_into_code_after(first: &[u8], byte_reg: u8, flags: u32) {
+    let mut code = first.to_vec();
+    code.extend_from_slice(&[0x88, 0x05 | byte_reg << 3, 0x18, 0x00, 0x01, 0x00, 0x29, 0xC0]);
     code.resize(0x10, 0x90);
     code.push(0xF4);
-    let t = lockstep(|| programs::flat32(&code, REGS, 0), 100);
+    let t = lockstep(|| programs::flat32(&code, REGS, flags), 100);
     assert!(t.steps >= 2, "{t:?}");
+}
+
+#[test]
+fn flags_deferred_to_a_store_into_code_are_computed_on_that_exit() {
+    // ADD EAX,ECX; MOV [0x10018],DL.
+    store_into_code_after(&[0x01, 0xC8], 2, 0);
 }
 
 #[test]
@@ -291,13 +299,8 @@ fn carry_flags_deferred_to_a_fault_are_the_ones_it_shows() {
         }
     }
     // A store into this block's own page after ADC EDX,EAX ends the block
-    // with the ADC's flags: MOV [0x10018],CL, then SUB EAX,EAX in the next
-    // block.
-    let mut code = vec![0x11, 0xC2, 0x88, 0x0D, 0x18, 0x00, 0x01, 0x00, 0x29, 0xC0];
-    code.resize(0x10, 0x90);
-    code.push(0xF4);
-    let t = lockstep(|| programs::flat32(&code, REGS, 1), 100);
-    assert!(t.steps >= 2, "{t:?}");
+    // with the ADC's flags: MOV [0x10018],CL.
+    store_into_code_after(&[0x11, 0xC2], 1, 1);
 }
 
 #[test]
