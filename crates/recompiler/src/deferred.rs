@@ -58,7 +58,18 @@ pub enum Op {
 /// The constant that names a deferred operation at width `w` (1, 2 or 4
 /// bytes); never 0, which means "nothing pending".
 pub const fn code(op: Op, w: u8) -> u8 {
-    let op = match op {
+    let op = number(op) as u8;
+    let w = match w {
+        1 => 0,
+        2 => 1,
+        _ => 2,
+    };
+    op | w << 4
+}
+
+/// The number of `op` in a code (bits 0-3).
+pub const fn number(op: Op) -> u32 {
+    match op {
         Op::Add => 1,
         Op::Sub => 2,
         Op::Inc => 3,
@@ -68,16 +79,19 @@ pub const fn code(op: Op, w: u8) -> u8 {
         Op::Sar => 7,
         Op::Adc => 8,
         Op::Sbb => 9,
-    };
-    let w = match w {
-        1 => 0,
-        2 => 1,
-        _ => 2,
-    };
-    op | w << 4
+    }
 }
 
-/// The operation of `code`, as numbered in [`code`].
+const ADD: u32 = number(Op::Add);
+const SUB: u32 = number(Op::Sub);
+const INC: u32 = number(Op::Inc);
+const DEC: u32 = number(Op::Dec);
+const SHL: u32 = number(Op::Shl);
+const SAR: u32 = number(Op::Sar);
+const ADC: u32 = number(Op::Adc);
+const SBB: u32 = number(Op::Sbb);
+
+/// The operation of `code`, as numbered by [`number`].
 pub const fn op_of(code: u32) -> u32 {
     code & 15
 }
@@ -127,10 +141,10 @@ fn compute_regs(s: &mut CpuState, code: u32) {
         s.gpr[(code >> 11) as usize & 7]
     };
     match op_of(code) {
-        1 => s.lazy.add::<W32>(r.wrapping_sub(b), b, r),
-        2 => s.lazy.sub::<W32>(r.wrapping_add(b), b, r),
-        3 => s.lazy.incdec::<W32>(r.wrapping_sub(1), r, false),
-        4 => s.lazy.incdec::<W32>(r.wrapping_add(1), r, true),
+        ADD => s.lazy.add::<W32>(r.wrapping_sub(b), b, r),
+        SUB => s.lazy.sub::<W32>(r.wrapping_add(b), b, r),
+        INC => s.lazy.incdec::<W32>(r.wrapping_sub(1), r, false),
+        DEC => s.lazy.incdec::<W32>(r.wrapping_add(1), r, true),
         _ => debug_assert!(false, "register form of {code:#x}"),
     }
 }
@@ -158,7 +172,7 @@ pub fn materialize(frame: &Frame, s: &mut CpuState, code: u32) {
 pub fn settle(frame: &mut Frame, s: &mut CpuState) {
     let code = std::mem::take(&mut frame.pend);
     if code != 0 {
-        debug_assert!(!matches!(op_of(code), 8 | 9), "ADC/SBB left in operand form");
+        debug_assert!(!matches!(op_of(code), ADC | SBB), "ADC/SBB left in operand form");
         compute(frame.pend_a, frame.pend_b, 0, s, code);
     }
 }
@@ -168,15 +182,15 @@ fn compute(a: u32, b: u32, c: u32, s: &mut CpuState, code: u32) {
         ($w:ty, $mask:expr) => {{
             let (a, b, c) = (a & $mask, b & $mask, c & 1);
             match op_of(code) {
-                1 => s.lazy.add::<$w>(a, b, a.wrapping_add(b) & $mask),
-                2 => s.lazy.sub::<$w>(a, b, a.wrapping_sub(b) & $mask),
-                8 => s.lazy.add::<$w>(a, b, a.wrapping_add(b).wrapping_add(c) & $mask),
-                9 => s.lazy.sub::<$w>(a, b, a.wrapping_sub(b).wrapping_sub(c) & $mask),
-                3 => s.lazy.incdec::<$w>(a, a.wrapping_add(1) & $mask, false),
-                4 => s.lazy.incdec::<$w>(a, a.wrapping_sub(1) & $mask, true),
-                5..=7 => {
+                ADD => s.lazy.add::<$w>(a, b, a.wrapping_add(b) & $mask),
+                SUB => s.lazy.sub::<$w>(a, b, a.wrapping_sub(b) & $mask),
+                ADC => s.lazy.add::<$w>(a, b, a.wrapping_add(b).wrapping_add(c) & $mask),
+                SBB => s.lazy.sub::<$w>(a, b, a.wrapping_sub(b).wrapping_sub(c) & $mask),
+                INC => s.lazy.incdec::<$w>(a, a.wrapping_add(1) & $mask, false),
+                DEC => s.lazy.incdec::<$w>(a, a.wrapping_sub(1) & $mask, true),
+                SHL..=SAR => {
                     let bytes = (<$w as cpu::flags::Width>::BITS / 8) as u8;
-                    cpu::interp::shift_flags(&mut s.lazy, op_of(code) == 5, op_of(code) == 7, bytes, a, b & 31);
+                    cpu::interp::shift_flags(&mut s.lazy, op_of(code) == SHL, op_of(code) == SAR, bytes, a, b & 31);
                 }
                 _ => {}
             }

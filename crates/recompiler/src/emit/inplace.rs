@@ -34,14 +34,7 @@ impl Gen {
             && self.cache.find(s) == Some(c)
         {
             let a = &mut self.a;
-            match op {
-                AluOp::Add => dynasm!(a ; .arch x64 ; add Rd(d), Rd(c)),
-                AluOp::Sub => dynasm!(a ; .arch x64 ; sub Rd(d), Rd(c)),
-                AluOp::And => dynasm!(a ; .arch x64 ; and Rd(d), Rd(c)),
-                AluOp::Or => dynasm!(a ; .arch x64 ; or Rd(d), Rd(c)),
-                AluOp::Xor => dynasm!(a ; .arch x64 ; xor Rd(d), Rd(c)),
-                AluOp::Cmp | AluOp::Test | AluOp::Adc | AluOp::Sbb => unreachable!("handled above"),
-            }
+            alu_hosts(a, op, d, c);
             dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(dst)], Rd(d));
             return true;
         }
@@ -64,14 +57,7 @@ impl Gen {
             }
             return true;
         }
-        self.on_copy(dst, None, |a, d| match op {
-            AluOp::Add => dynasm!(a ; .arch x64 ; add Rd(d), ecx),
-            AluOp::Sub => dynasm!(a ; .arch x64 ; sub Rd(d), ecx),
-            AluOp::And => dynasm!(a ; .arch x64 ; and Rd(d), ecx),
-            AluOp::Or => dynasm!(a ; .arch x64 ; or Rd(d), ecx),
-            AluOp::Xor => dynasm!(a ; .arch x64 ; xor Rd(d), ecx),
-            AluOp::Cmp | AluOp::Test | AluOp::Adc | AluOp::Sbb => unreachable!("handled above"),
-        })
+        self.on_copy(dst, None, |a, d| alu_hosts(a, op, d, RCX))
     }
 
     /// INC/DEC of a 32-bit register, flags not computed (see
@@ -121,5 +107,18 @@ impl Gen {
         op(a, d);
         dynasm!(a ; .arch x64 ; mov [rbx + state::gpr(dst)], Rd(d));
         true
+    }
+}
+
+/// `op` (ADD, SUB, AND, OR, XOR) on 32-bit host registers `d` and `s`,
+/// into `d`.
+fn alu_hosts(a: &mut Asm, op: AluOp, d: u8, s: u8) {
+    match op {
+        AluOp::Add => dynasm!(a ; .arch x64 ; add Rd(d), Rd(s)),
+        AluOp::Sub => dynasm!(a ; .arch x64 ; sub Rd(d), Rd(s)),
+        AluOp::And => dynasm!(a ; .arch x64 ; and Rd(d), Rd(s)),
+        AluOp::Or => dynasm!(a ; .arch x64 ; or Rd(d), Rd(s)),
+        AluOp::Xor => dynasm!(a ; .arch x64 ; xor Rd(d), Rd(s)),
+        AluOp::Cmp | AluOp::Test | AluOp::Adc | AluOp::Sbb => unreachable!("not in place"),
     }
 }

@@ -979,7 +979,7 @@ impl Gen {
         let (sa, sb) = operand_slots(pend);
         let a = &mut self.a;
         dynasm!(a ; .arch x64 ; mov r10d, [rsp + fr(sa)]);
-        let add = deferred::op_of(code as u32) == deferred::op_of(deferred::code(deferred::Op::Add, 1) as u32);
+        let add = deferred::op_of(code as u32) == deferred::number(deferred::Op::Add);
         match (deferred::width_of(code as u32), add) {
             (0, true) => dynasm!(a ; .arch x64 ; add r10b, BYTE [rsp + fr(sb)]),
             (1, true) => dynasm!(a ; .arch x64 ; add r10w, WORD [rsp + fr(sb)]),
